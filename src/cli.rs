@@ -1,0 +1,199 @@
+//! Command-line flags ("low": only checked) and the configuration built from
+//! them ("high": validated and typed). Nothing here touches the OS.
+
+use crate::document;
+use crate::run::PipelineConfig;
+use crate::session::Limits;
+use crate::sink::DeliveryOptions;
+use clap::{Parser, Subcommand};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// OpenSMTPD report filter: one JSON document per report event, holding the
+/// whole state of the event's SMTP session.
+#[derive(Parser, Debug)]
+#[command(name = "filter-jsonlog", version, about, long_about = None)]
+pub struct Args {
+    /// Where documents go: syslog, file:PATH, or stdout (replay only).
+    /// [default: syslog; replay: stdout]
+    #[arg(long, global = true, value_name = "TARGET")]
+    pub output: Option<String>,
+
+    /// Syslog facility.
+    #[arg(long, global = true, value_name = "NAME", default_value = "mail")]
+    pub facility: String,
+
+    /// Syslog socket.
+    #[arg(long, global = true, value_name = "PATH", default_value = "/dev/log")]
+    pub syslog_socket: PathBuf,
+
+    /// Longest document in bytes; longer ones are shortened (at least 1024).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = 8000)]
+    pub max_line_bytes: usize,
+
+    /// Bytes of documents held while the output is slow or down.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub buffer_bytes: usize,
+
+    /// Open sessions kept at most; the oldest is ended beyond it.
+    #[arg(long, global = true, value_name = "N", default_value_t = 50_000)]
+    pub max_sessions: usize,
+
+    /// End sessions without events for this many seconds (0: never).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 3600)]
+    pub idle_timeout: u64,
+
+    #[command(subcommand)]
+    /// Replay instead of running under smtpd.
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read a recorded report stream and write its documents (to stdout by
+    /// default); no protocol lines are printed.
+    Replay {
+        /// Input files; `-` or none means stdin.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Where documents go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The local syslog daemon.
+    Syslog {
+        /// Its socket.
+        socket: PathBuf,
+        /// The facility name.
+        facility: String,
+    },
+    /// A file, appended to.
+    File(PathBuf),
+    /// Standard output.
+    Stdout,
+}
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Run under smtpd.
+    Filter,
+    /// Replay these inputs (`None` = stdin).
+    Replay(Vec<Option<PathBuf>>),
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Filter or replay.
+    pub mode: Mode,
+    /// Where documents go.
+    pub output: Output,
+    /// The pipeline.
+    pub pipeline: PipelineConfig,
+    /// The delivery policy.
+    pub delivery: DeliveryOptions,
+    /// The input line bound.
+    pub max_input_line: usize,
+}
+
+/// A flag value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--output stdout` in filter mode.
+    StdoutInFilterMode,
+    /// An `--output` value of no known form.
+    UnknownOutput(String),
+    /// A facility syslog does not have.
+    UnknownFacility(String),
+    /// `--max-line-bytes` below the minimum.
+    MaxLineTooSmall(usize),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::StdoutInFilterMode => write!(
+                f,
+                "--output stdout is for replay only: under smtpd, stdout is smtpd's pipe (use syslog or file:PATH)"
+            ),
+            ConfigError::UnknownOutput(o) => {
+                write!(f, "--output {o:?}: expected syslog, file:PATH or stdout")
+            }
+            ConfigError::UnknownFacility(name) => write!(
+                f,
+                "--facility {name:?}: expected a syslog facility such as mail, daemon, local0 … local7"
+            ),
+            ConfigError::MaxLineTooSmall(n) => write!(
+                f,
+                "--max-line-bytes {n}: must be at least {}",
+                document::MIN_MAX_BYTES
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Args {
+    /// Validates the flags into a configuration.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mode = match &self.command {
+            None => Mode::Filter,
+            Some(Command::Replay { files }) if files.is_empty() => Mode::Replay(vec![None]),
+            Some(Command::Replay { files }) => Mode::Replay(
+                files
+                    .iter()
+                    .map(|f| (f.as_os_str() != "-").then(|| f.clone()))
+                    .collect(),
+            ),
+        };
+        let output = match (self.output.as_deref(), &mode) {
+            (None, Mode::Replay(_)) | (Some("stdout"), Mode::Replay(_)) => Output::Stdout,
+            (Some("stdout"), Mode::Filter) => return Err(ConfigError::StdoutInFilterMode),
+            (None | Some("syslog"), _) => {
+                if crate::sink::syslog_facility(&self.facility).is_none() {
+                    return Err(ConfigError::UnknownFacility(self.facility.clone()));
+                }
+                Output::Syslog {
+                    socket: self.syslog_socket.clone(),
+                    facility: self.facility.clone(),
+                }
+            }
+            (Some(other), _) => match other.strip_prefix("file:") {
+                Some(path) if !path.is_empty() => Output::File(PathBuf::from(path)),
+                _ => return Err(ConfigError::UnknownOutput(other.to_string())),
+            },
+        };
+        if self.max_line_bytes < document::MIN_MAX_BYTES {
+            return Err(ConfigError::MaxLineTooSmall(self.max_line_bytes));
+        }
+        let replay = matches!(mode, Mode::Replay(_));
+        Ok(Config {
+            mode,
+            output,
+            pipeline: PipelineConfig {
+                limits: Limits {
+                    max_sessions: self.max_sessions.max(1),
+                    idle_timeout_secs: self.idle_timeout,
+                },
+                document: document::Options {
+                    max_bytes: self.max_line_bytes,
+                },
+                close_at_end: true,
+            },
+            delivery: DeliveryOptions {
+                buffer_bytes: self.buffer_bytes,
+                shutdown_grace: if replay {
+                    Duration::from_secs(5)
+                } else {
+                    Duration::from_secs(2)
+                },
+            },
+            max_input_line: crate::input::DEFAULT_MAX_LINE,
+        })
+    }
+}

@@ -1,0 +1,539 @@
+//! A session snapshot as one line of JSON: ECS names where ECS has a field,
+//! everything else under `opensmtpd.*`. `schema/fields.json` lists every field.
+//!
+//! The size policy: a document longer than `max_bytes` is written again with
+//! tighter bounds, in this fixed order, until it fits, and is then marked
+//! `opensmtpd.truncated: true`; exact counts are always kept.
+//! 1. recipient lists to 50 entries, strings to 256 bytes;
+//! 2. recipient lists to 10 entries, strings to 64 bytes;
+//! 3. no recipient lists; free text (commands, responses, filter messages,
+//!    greeting) left out; strings to 32 bytes;
+//! 4. only the event and session identity.
+//!
+//! Level 4 is far below the smallest `max_bytes` accepted (1024), so every
+//! document fits: none is split or dropped for its size.
+
+mod json;
+mod time;
+
+pub use json::Flags;
+pub use time::Clock;
+
+use crate::session::{Endpoint, Snapshot, Text};
+use json::Writer;
+use std::net::IpAddr;
+
+/// The `event.dataset` of every document.
+pub const DATASET: &str = "opensmtpd.jsonlog";
+
+/// The smallest `max_bytes` the renderer promises to honour.
+pub const MIN_MAX_BYTES: usize = 1024;
+
+/// How documents are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Longest document, in bytes, without the newline.
+    pub max_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { max_bytes: 8000 }
+    }
+}
+
+/// What one rendering did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// The size policy shortened it.
+    pub truncated: bool,
+    /// Some input bytes were not UTF-8.
+    pub invalid_utf8: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Level {
+    max_list: usize,
+    max_text: usize,
+    free_text: bool,
+    minimal: bool,
+}
+
+const LEVELS: [Level; 5] = [
+    Level {
+        max_list: usize::MAX,
+        max_text: usize::MAX,
+        free_text: true,
+        minimal: false,
+    },
+    Level {
+        max_list: 50,
+        max_text: 256,
+        free_text: true,
+        minimal: false,
+    },
+    Level {
+        max_list: 10,
+        max_text: 64,
+        free_text: true,
+        minimal: false,
+    },
+    Level {
+        max_list: 0,
+        max_text: 32,
+        free_text: false,
+        minimal: false,
+    },
+    Level {
+        max_list: 0,
+        max_text: 32,
+        free_text: false,
+        minimal: true,
+    },
+];
+
+/// Renders documents; holds what is reused from one to the next.
+#[derive(Default)]
+pub struct Renderer {
+    clock: Clock,
+    options: Options,
+}
+
+impl Renderer {
+    /// A renderer with these options.
+    pub fn new(options: Options) -> Renderer {
+        Renderer {
+            clock: Clock::default(),
+            options: Options {
+                max_bytes: options.max_bytes.max(MIN_MAX_BYTES),
+            },
+        }
+    }
+
+    /// Writes the document for `snap` into `out` (cleared first), without a newline.
+    pub fn render(&mut self, snap: &Snapshot<'_>, out: &mut Vec<u8>) -> Rendered {
+        let mut invalid_utf8 = false;
+        for (i, level) in LEVELS.iter().enumerate() {
+            let truncated = i > 0;
+            let flags = self.write(snap, *level, truncated, out);
+            invalid_utf8 |= flags.invalid_utf8;
+            if out.len() <= self.options.max_bytes {
+                return Rendered {
+                    truncated,
+                    invalid_utf8,
+                };
+            }
+        }
+        // Unreachable with max_bytes >= MIN_MAX_BYTES: level 4 is bounded
+        // by the caps on what it writes.
+        Rendered {
+            truncated: true,
+            invalid_utf8,
+        }
+    }
+
+    fn write(
+        &mut self,
+        snap: &Snapshot<'_>,
+        level: Level,
+        truncated: bool,
+        out: &mut Vec<u8>,
+    ) -> Flags {
+        let s = snap.session;
+        let e = &snap.event;
+        let clock = &mut self.clock;
+        let mut w = Writer::new(out, level.max_text);
+        w.raw_str("@timestamp", |o| clock.write(e.time, o));
+        w.begin("event");
+        w.str("action", e.name);
+        w.ascii("dataset", DATASET);
+        w.ascii("kind", "event");
+        w.ascii("module", "opensmtpd");
+        w.u64("sequence", e.sequence);
+        if let Some(ok) = e.outcome {
+            w.ascii("outcome", if ok { "success" } else { "failure" });
+        }
+        w.end();
+
+        if !level.minimal {
+            endpoint(&mut w, "source", s.src.as_ref(), s.rdns.as_ref());
+            endpoint(&mut w, "destination", s.dest.as_ref(), None);
+        }
+
+        w.begin("tls");
+        w.bool("established", s.tls.is_some());
+        if let (Some(tls), false) = (&s.tls, level.minimal) {
+            if let Some(protocol) = tls.protocol {
+                w.ascii("version_protocol", protocol);
+            }
+            text(&mut w, "version", &tls.version);
+            text(&mut w, "cipher", &tls.cipher);
+        }
+        w.end();
+
+        if let (Some(auth), false) = (&s.auth, level.minimal) {
+            w.begin("user");
+            text(&mut w, "name", &auth.username);
+            w.end();
+        }
+
+        if let (Some(tx), false) = (&s.tx, level.minimal) {
+            w.begin("email");
+            w.raw_str("local_id", |o| hex8(o, tx.msgid));
+            if let Some(sender) = &tx.sender {
+                w.begin("from");
+                text(&mut w, "address", &sender.address);
+                w.end();
+            }
+            if tx.accepted > 0 && level.max_list > 0 {
+                w.begin("to");
+                w.begin_array("address");
+                for address in tx.accepted_addresses().take(level.max_list) {
+                    w.element_str(address.bytes());
+                }
+                w.end_array();
+                w.end();
+            }
+            w.end();
+        }
+
+        w.begin("opensmtpd");
+        w.ascii("subsystem", s.key.subsystem.as_str());
+        w.begin("session");
+        w.raw_str("id", |o| hex16(o, s.key.id));
+        if !level.minimal {
+            w.raw_str("start", |o| clock.write(s.start, o));
+            let micros = s.last.as_micros().saturating_sub(s.start.as_micros());
+            w.u64("duration_us", u64::try_from(micros).unwrap_or(0));
+        }
+        if s.partial {
+            w.bool("partial", true);
+        }
+        if let Some(expiry) = e.expiry {
+            w.ascii("end", expiry.action());
+        }
+        w.end();
+        if !level.minimal {
+            self::protocol(&mut w, snap);
+            state(&mut w, snap, level);
+        }
+        if let Some((address, result)) = e.mail {
+            w.begin("mail");
+            w.str("address", address);
+            w.ascii("result", result.as_str());
+            w.end();
+        }
+        if let Some((address, result)) = e.rcpt {
+            w.begin("rcpt");
+            w.str("address", address);
+            w.ascii("result", result.as_str());
+            w.end();
+        }
+        if e.kind.is_none() && e.expiry.is_none() {
+            w.bool("unknown_event", true);
+        }
+        if e.out_of_order {
+            w.bool("out_of_order", true);
+        }
+        // The cut flag so far covers input cut by this level; ingest caps in
+        // the session state count as truncation too.
+        let flags = w.flags;
+        if truncated || flags.cut || state_was_cut(snap) {
+            w.bool("truncated", true);
+        }
+        if flags.invalid_utf8 {
+            w.bool("invalid_utf8", true);
+        }
+        w.end();
+        w.finish()
+    }
+}
+
+fn protocol(w: &mut Writer<'_>, snap: &Snapshot<'_>) {
+    let e = &snap.event;
+    if e.expiry.is_some() {
+        return;
+    }
+    w.begin("protocol");
+    w.str("version", e.version_text);
+    if !e.version.is_known() {
+        w.bool("unknown_version", true);
+    }
+    w.end();
+}
+
+fn state(w: &mut Writer<'_>, snap: &Snapshot<'_>, level: Level) {
+    let s = snap.session;
+    if let Some(fcrdns) = s.fcrdns {
+        w.ascii("fcrdns", fcrdns.as_str());
+    }
+    if let (Some(greeting), true) = (&s.greeting, level.free_text) {
+        text(w, "greeting", greeting);
+    }
+    if let Some((method, name)) = &s.helo {
+        w.begin("helo");
+        w.ascii("method", method.as_str());
+        text(w, "name", name);
+        w.end();
+    }
+    if let Some(tls) = &s.tls {
+        w.begin("tls");
+        if let Some(bits) = tls.bits {
+            w.u64("bits", u64::from(bits));
+        }
+        text(w, "raw", &tls.raw);
+        w.end();
+    }
+    if let Some(auth) = &s.auth {
+        w.begin("auth");
+        w.ascii("result", auth.result.as_str());
+        w.end();
+    }
+    if level.free_text {
+        if let Some(command) = &s.command {
+            text(w, "command", command);
+        }
+        if let Some(response) = &s.response {
+            text(w, "response", response);
+            if let Some(code) = reply_code(response.bytes()) {
+                w.u64("response_code", code);
+            }
+        }
+    }
+    if s.filter_verdict.is_some() || s.filter_note.is_some() {
+        w.begin("filter");
+        if let Some(v) = &s.filter_verdict {
+            w.begin("response");
+            text(w, "phase", &v.phase);
+            text(w, "decision", &v.decision);
+            if let (Some(param), true) = (&v.param, level.free_text) {
+                text(w, "param", param);
+            }
+            w.end();
+        }
+        if let Some(n) = &s.filter_note {
+            w.begin("report");
+            w.ascii("kind", n.kind.as_str());
+            text(w, "name", &n.name);
+            if level.free_text {
+                text(w, "message", &n.message);
+            }
+            w.end();
+        }
+        w.end();
+    }
+    if s.timed_out {
+        w.bool("timeout", true);
+    }
+    let c = &s.counters;
+    w.begin("counters");
+    w.u64("events", c.events);
+    w.u64("commands", c.commands);
+    w.u64("transactions", c.transactions);
+    w.u64("messages", c.messages);
+    w.u64("recipients_accepted", c.recipients_accepted);
+    w.u64("recipients_refused", c.recipients_refused);
+    w.u64("bytes", c.bytes);
+    w.u64("connects", c.connects);
+    w.u64("filter_verdicts", c.filter_verdicts);
+    w.end();
+    if let Some(tx) = &s.tx {
+        w.begin("transaction");
+        w.raw_str("msgid", |o| hex8(o, tx.msgid));
+        w.ascii("status", tx.status.as_str());
+        if tx.partial {
+            w.bool("partial", true);
+        }
+        if let Some(sender) = &tx.sender {
+            w.begin("mail");
+            text(w, "address", &sender.address);
+            w.ascii("result", sender.result.as_str());
+            w.end();
+        }
+        if level.max_list > 0 && !tx.recipients.is_empty() {
+            w.begin_array("rcpt");
+            for r in tx.recipients.iter().take(level.max_list) {
+                w.begin_element();
+                text(w, "address", &r.address);
+                w.ascii("result", r.result.as_str());
+                if !r.envelopes.is_empty() {
+                    w.begin_array("envelope_ids");
+                    for evpid in &r.envelopes {
+                        w.sep_hex16(*evpid);
+                    }
+                    w.end_array();
+                }
+                w.end();
+            }
+            w.end_array();
+        }
+        w.u64("rcpt_accepted", tx.accepted);
+        w.u64("rcpt_refused", tx.refused);
+        if let Some(data) = tx.data {
+            w.ascii("data_result", data.as_str());
+        }
+        if let Some(size) = tx.size {
+            w.u64("size", size);
+        }
+        w.end();
+    }
+}
+
+fn state_was_cut(snap: &Snapshot<'_>) -> bool {
+    let s = snap.session;
+    let cut = |t: &Option<Text>| t.as_ref().is_some_and(Text::was_cut);
+    cut(&s.command)
+        || cut(&s.response)
+        || cut(&s.rdns)
+        || cut(&s.greeting)
+        || s.helo.as_ref().is_some_and(|(_, n)| n.was_cut())
+        || s.auth.as_ref().is_some_and(|a| a.username.was_cut())
+        || s.filter_verdict.as_ref().is_some_and(|v| cut(&v.param))
+        || s.filter_note.as_ref().is_some_and(|n| n.message.was_cut())
+        || s.tx.as_ref().is_some_and(|t| {
+            t.sender.as_ref().is_some_and(|m| m.address.was_cut())
+                || t.recipients.iter().any(|r| r.address.was_cut())
+                || t.accepted + t.refused > t.recipients.len() as u64
+        })
+}
+
+fn text(w: &mut Writer<'_>, key: &str, value: &Text) {
+    w.str(key, value.bytes());
+}
+
+fn endpoint(w: &mut Writer<'_>, key: &str, end: Option<&Endpoint>, domain: Option<&Text>) {
+    if end.is_none() && domain.is_none() {
+        return;
+    }
+    w.begin(key);
+    match end {
+        Some(Endpoint::Inet { ip, port }) => {
+            w.raw_str("ip", |o| write_ip(o, ip));
+            w.u64("port", u64::from(*port));
+        }
+        Some(Endpoint::Unix(path)) => {
+            w.str("address", path.bytes());
+        }
+        Some(Endpoint::Other(raw)) => text(w, "address", raw),
+        None => {}
+    }
+    if let Some(domain) = domain {
+        text(w, "domain", domain);
+    }
+    w.end();
+}
+
+fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
+    use std::io::Write as _;
+    let _ = write!(out, "{ip}");
+}
+
+fn reply_code(response: &[u8]) -> Option<u64> {
+    let digits = response.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if response.get(3).is_some_and(|b| *b != b' ' && *b != b'-') {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+fn hex8(out: &mut Vec<u8>, n: u32) {
+    use std::io::Write as _;
+    let _ = write!(out, "{n:08x}");
+}
+
+fn hex16(out: &mut Vec<u8>, n: u64) {
+    use std::io::Write as _;
+    let _ = write!(out, "{n:016x}");
+}
+
+impl Writer<'_> {
+    fn sep_hex16(&mut self, n: u64) {
+        let mut buf = [0u8; 16];
+        for (i, slot) in buf.iter_mut().enumerate() {
+            let nibble = (n >> (60 - 4 * i)) & 0xf;
+            *slot = b"0123456789abcdef"
+                .get(nibble as usize)
+                .copied()
+                .unwrap_or(b'0');
+        }
+        self.element_str(&buf);
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// The filter's own counters, for a self-metrics document.
+pub struct Metrics<'a> {
+    /// The reading side.
+    pub counters: &'a crate::stats::Counters,
+    /// The sink side.
+    pub delivery: &'a crate::stats::DeliveryStats,
+    /// Sessions open now.
+    pub sessions_open: u64,
+    /// Documents dropped since the last documents-dropped document.
+    pub dropped_since_last: u64,
+}
+
+/// Writes a self-metrics document (`event.kind: metric`) into `out`.
+pub fn render_metrics(
+    m: &Metrics<'_>,
+    action: &str,
+    now: std::time::SystemTime,
+    out: &mut Vec<u8>,
+) {
+    use crate::stats::DropReason;
+    use std::sync::atomic::Ordering::Relaxed;
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let time = crate::protocol::Timestamp {
+        secs: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        micros: since.subsec_micros(),
+    };
+    let mut clock = Clock::default();
+    let c = m.counters;
+    let mut w = Writer::new(out, 64);
+    w.raw_str("@timestamp", |o| clock.write(time, o));
+    w.begin("event");
+    w.str("action", action.as_bytes());
+    w.ascii("dataset", DATASET);
+    w.ascii("kind", "metric");
+    w.ascii("module", "opensmtpd");
+    w.end();
+    w.begin("opensmtpd");
+    w.begin("jsonlog");
+    w.u64("lines_received", c.lines_received);
+    w.u64("lines_rejected", c.rejected_total());
+    w.u64("lines_cut", c.lines_cut);
+    w.u64("documents", c.documents);
+    w.u64("document_bytes", c.document_bytes);
+    w.u64("documents_truncated", c.documents_truncated);
+    w.u64("documents_invalid_utf8", c.documents_invalid_utf8);
+    w.u64("documents_delivered", m.delivery.delivered.load(Relaxed));
+    w.u64("documents_dropped", m.delivery.dropped_total());
+    for reason in DropReason::ALL {
+        let key = match reason {
+            DropReason::BufferFull => "dropped_buffer_full",
+            DropReason::SinkRejected => "dropped_sink_rejected",
+            DropReason::Shutdown => "dropped_shutdown",
+        };
+        w.u64(key, m.delivery.dropped(reason));
+    }
+    if m.dropped_since_last > 0 {
+        w.u64("dropped_since_last", m.dropped_since_last);
+    }
+    w.u64("sink_reopened", m.delivery.reopened.load(Relaxed));
+    w.u64("sessions_open", m.sessions_open);
+    w.u64("sessions_expired", c.sessions_expired);
+    w.u64("sessions_evicted", c.sessions_evicted);
+    w.u64("unknown_events", c.unknown_events);
+    w.u64("unknown_versions", c.unknown_versions);
+    w.u64("internal_errors", c.internal_errors);
+    w.end();
+    w.end();
+    w.finish();
+}

@@ -1,0 +1,121 @@
+//! Lines from a byte stream, each bounded: one reused buffer, no UTF-8
+//! assumption, and a line longer than the bound is cut (and said to be),
+//! never allowed to grow memory.
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Read};
+
+/// One line, without its `\n`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RawLine<'a> {
+    /// The line's bytes (at most the bound).
+    pub bytes: &'a [u8],
+    /// The line was longer than the bound; the rest was skipped.
+    pub cut: bool,
+    /// The input ended without a final `\n`.
+    pub unterminated: bool,
+}
+
+/// Reads bounded lines.
+pub struct LineReader<R> {
+    inner: BufReader<R>,
+    line: Vec<u8>,
+    max: usize,
+}
+
+/// The default bound: 1 MiB, far above smtpd's longest line (4 KiB).
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+
+impl<R: Read> LineReader<R> {
+    /// Reads from `inner`; lines longer than `max` bytes are cut.
+    pub fn new(inner: R, max: usize) -> LineReader<R> {
+        LineReader {
+            inner: BufReader::with_capacity(64 * 1024, inner),
+            line: Vec::with_capacity(4096),
+            max,
+        }
+    }
+
+    /// True when a line can be returned without waiting for input.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.inner.buffer().is_empty()
+    }
+
+    /// The next line, or `None` at end of input.
+    pub fn next_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
+        self.line.clear();
+        let mut cut = false;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                if self.line.is_empty() && !cut {
+                    return Ok(None);
+                }
+                return Ok(Some(RawLine {
+                    bytes: &self.line,
+                    cut,
+                    unterminated: true,
+                }));
+            }
+            let newline = available.iter().position(|&b| b == b'\n');
+            let chunk = available
+                .get(..newline.unwrap_or(available.len()))
+                .unwrap_or_default();
+            let room = self.max.saturating_sub(self.line.len());
+            if chunk.len() > room {
+                cut = true;
+            }
+            self.line
+                .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+            let consumed = newline.map_or(available.len(), |n| n + 1);
+            self.inner.consume(consumed);
+            if newline.is_some() {
+                return Ok(Some(RawLine {
+                    bytes: &self.line,
+                    cut,
+                    unterminated: false,
+                }));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<(Vec<u8>, bool, bool)> {
+        let mut r = LineReader::new(input, max);
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            out.push((l.bytes.to_vec(), l.cut, l.unterminated));
+        }
+        out
+    }
+
+    #[test]
+    fn line_ending_edges() {
+        assert_eq!(lines(b"", 10), vec![]);
+        assert_eq!(lines(b"\n", 10), vec![(b"".to_vec(), false, false)]);
+        assert_eq!(lines(b"a\r\n", 10), vec![(b"a\r".to_vec(), false, false)]);
+        assert_eq!(
+            lines(b"a\nb", 10),
+            vec![(b"a".to_vec(), false, false), (b"b".to_vec(), false, true)]
+        );
+        assert_eq!(lines(b"\r", 10), vec![(b"\r".to_vec(), false, true)]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_the_next_line_is_intact() {
+        let mut input = vec![b'x'; 100_000];
+        input.extend_from_slice(b"\nnext\n");
+        let got = lines(&input, 1000);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0.len(), 1000);
+        assert!(got[0].1);
+        assert_eq!(got[1], (b"next".to_vec(), false, false));
+    }
+}

@@ -1,0 +1,23 @@
+//! filter-jsonlog: an OpenSMTPD report filter that writes, for every report
+//! event, the whole state of the event's SMTP session as one JSON line.
+//!
+//! Data flows one way, one module per step; no module knows the later ones:
+//!
+//! ```text
+//! stdin bytes ─ input ─▶ protocol ─▶ session ─▶ document ─▶ sink
+//!               lines     typed,       state      one JSON     syslog, file,
+//!               bounded   versioned    table      line         stdout
+//! ```
+//!
+//! `run` is the one loop that connects them; `cli` turns flags into its
+//! configuration; `stats` counts what happened, including every drop.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod document;
+pub mod input;
+pub mod protocol;
+pub mod run;
+pub mod session;
+pub mod sink;
+pub mod stats;

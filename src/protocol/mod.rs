@@ -1,0 +1,168 @@
+//! smtpd's filter protocol, reporting side: bytes in, typed lines out.
+//!
+//! `parse_line` takes one line without its `\n` (a trailing `\r` is
+//! tolerated), borrows every field from it, never allocates and never panics.
+//! The version is read from each line and compared as numbers; payload
+//! layouts per version live in one table in [`event`].
+
+mod error;
+pub mod event;
+mod handshake;
+mod version;
+
+pub use error::ParseError;
+pub use event::{AuthResult, Event, EventKind, Fcrdns, FilterKind, HeloMethod, TxResult};
+pub use handshake::{Handshake, Registration};
+pub use version::Version;
+
+/// The SMTP side a session belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subsystem {
+    /// Sessions smtpd accepted from clients.
+    SmtpIn,
+    /// Sessions smtpd opened to relay mail (6.7+).
+    SmtpOut,
+}
+
+impl Subsystem {
+    /// smtpd's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subsystem::SmtpIn => "smtp-in",
+            Subsystem::SmtpOut => "smtp-out",
+        }
+    }
+
+    fn parse(text: &[u8]) -> Result<Subsystem, ParseError> {
+        match text {
+            b"smtp-in" => Ok(Subsystem::SmtpIn),
+            b"smtp-out" => Ok(Subsystem::SmtpOut),
+            _ => Err(ParseError::Subsystem),
+        }
+    }
+}
+
+/// The event's wall-clock time as smtpd printed it: `%lld.%06ld`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch.
+    pub secs: i64,
+    /// Microseconds, 0..1_000_000.
+    pub micros: u32,
+}
+
+impl Timestamp {
+    /// Parses `SECONDS[.FRACTION]`: 1 to 12 digits, then 1 to 9 fraction
+    /// digits (smtpd always sends 6), kept to the microsecond.
+    pub fn parse(text: &[u8]) -> Result<Timestamp, ParseError> {
+        let (secs, frac) = match text.iter().position(|&b| b == b'.') {
+            Some(dot) => (
+                text.get(..dot).unwrap_or_default(),
+                text.get(dot + 1..).unwrap_or_default(),
+            ),
+            None => (text, &b"0"[..]),
+        };
+        let all_digits = |d: &[u8], max: usize| {
+            !d.is_empty() && d.len() <= max && d.iter().all(u8::is_ascii_digit)
+        };
+        if !all_digits(secs, 12) || !all_digits(frac, 9) {
+            return Err(ParseError::Timestamp);
+        }
+        let secs = secs.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        let mut micros = 0u32;
+        for i in 0..6 {
+            let digit = frac.get(i).map_or(0, |d| u32::from(d - b'0'));
+            micros = micros * 10 + digit;
+        }
+        Ok(Timestamp { secs, micros })
+    }
+
+    /// Microseconds since the epoch.
+    pub fn as_micros(self) -> i64 {
+        self.secs
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(self.micros))
+    }
+}
+
+/// One `report|` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report<'a> {
+    /// The line's own protocol version.
+    pub version: Version,
+    /// The version exactly as sent (for the document).
+    pub version_text: &'a [u8],
+    /// When smtpd saw the event.
+    pub time: Timestamp,
+    /// smtp-in or smtp-out.
+    pub subsystem: Subsystem,
+    /// The session id.
+    pub session: u64,
+    /// The event and its payload.
+    pub event: Event<'a>,
+}
+
+/// A parsed input line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// `config|KEY|VALUE`, or `config|ready` (value empty).
+    Config {
+        /// The key (`smtpd-version`, `subsystem`, `ready`, …).
+        key: &'a [u8],
+        /// Everything after the second `|`; empty when there is none.
+        value: &'a [u8],
+    },
+    /// A report event.
+    Report(Report<'a>),
+}
+
+fn split_bar(text: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match text.iter().position(|&b| b == b'|') {
+        Some(bar) => (text.get(..bar).unwrap_or_default(), text.get(bar + 1..)),
+        None => (text, None),
+    }
+}
+
+/// Parses one line (without `\n`; one trailing `\r` is dropped).
+pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let (kind, rest) = split_bar(line);
+    match (kind, rest) {
+        (b"config", Some(rest)) => {
+            let (key, value) = split_bar(rest);
+            Ok(Line::Config {
+                key,
+                value: value.unwrap_or_default(),
+            })
+        }
+        (b"report", Some(rest)) => parse_report(rest).map(Line::Report),
+        _ => Err(ParseError::UnknownLineType),
+    }
+}
+
+fn parse_report(rest: &[u8]) -> Result<Report<'_>, ParseError> {
+    let (version_text, rest) = split_bar(rest);
+    let (time, rest) = split_bar(rest.ok_or(ParseError::ShortHeader)?);
+    let (subsystem, rest) = split_bar(rest.ok_or(ParseError::ShortHeader)?);
+    let (event, rest) = split_bar(rest.ok_or(ParseError::ShortHeader)?);
+    let (session, payload) = split_bar(rest.ok_or(ParseError::ShortHeader)?);
+    let version = Version::parse(version_text).ok_or(ParseError::Version)?;
+    let time = Timestamp::parse(time)?;
+    let subsystem = Subsystem::parse(subsystem)?;
+    let session = event::id64(session).map_err(|_| ParseError::SessionId)?;
+    let event = event::parse_event(event, payload, version)?;
+    Ok(Report {
+        version,
+        version_text,
+        time,
+        subsystem,
+        session,
+        event,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,422 @@
+//! The one loop: read a line, parse it, apply it to the session table,
+//! render the snapshot, hand the document to the outlet, count, warn.
+//!
+//! Nothing that input can do ends this loop except end of input: bad lines
+//! are counted and warned about, and even a bug that panics while handling a
+//! line is caught, counted and survived (smtpd dies with its filter).
+
+use crate::document::{self, Renderer};
+use crate::input::{LineReader, RawLine};
+use crate::protocol::{parse_line, Handshake, Line, Registration};
+use crate::session::{Expiry, Limits, SessionTable, Snapshot};
+use crate::sink::Outlet;
+use crate::stats::{Counters, DropReason, Warner};
+use std::io::{self, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::SystemTime;
+
+/// What the pipeline needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineConfig {
+    /// Session table bounds.
+    pub limits: Limits,
+    /// Document options.
+    pub document: document::Options,
+    /// Write final documents for sessions still open at end of input.
+    pub close_at_end: bool,
+}
+
+/// parse → state → document → outlet, for one line at a time.
+pub struct Pipeline<O: Outlet> {
+    table: SessionTable,
+    renderer: Renderer,
+    buf: Vec<u8>,
+    /// Where documents go.
+    pub outlet: O,
+    /// What happened so far.
+    pub counters: Counters,
+    warner: Warner,
+    handshake: Handshake,
+    close_at_end: bool,
+}
+
+impl<O: Outlet> Pipeline<O> {
+    /// A pipeline writing to `outlet`.
+    pub fn new(config: &PipelineConfig, outlet: O) -> Pipeline<O> {
+        Pipeline {
+            table: SessionTable::new(config.limits),
+            renderer: Renderer::new(config.document),
+            buf: Vec::with_capacity(16 * 1024),
+            outlet,
+            counters: Counters::default(),
+            warner: Warner::default(),
+            handshake: Handshake::default(),
+            close_at_end: config.close_at_end,
+        }
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.table.open_sessions()
+    }
+
+    /// The handshake as seen so far.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// Handles one input line. Returns the registration when the line was
+    /// `config|ready`.
+    pub fn line(&mut self, raw: &RawLine<'_>) -> Option<Registration> {
+        self.counters.lines_received += 1;
+        if raw.cut {
+            self.counters.lines_cut += 1;
+            self.warner.warn("line_too_long", || {
+                format!("line of over {} bytes cut", raw.bytes.len())
+            });
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.handle(raw.bytes, raw.cut))) {
+            Ok(registration) => registration,
+            Err(_) => {
+                self.counters.internal_errors += 1;
+                self.warner.warn("internal_error", || {
+                    format!(
+                        "line skipped: {}",
+                        String::from_utf8_lossy(preview(raw.bytes))
+                    )
+                });
+                None
+            }
+        }
+    }
+
+    fn handle(&mut self, bytes: &[u8], cut: bool) -> Option<Registration> {
+        let report = match parse_line(bytes) {
+            Ok(Line::Config { key, value }) => return self.handshake.feed(key, value),
+            Ok(Line::Report(report)) => report,
+            Err(e) => {
+                self.counters.reject(e.code());
+                self.warner.warn(e.code(), || {
+                    format!("line skipped: {}", String::from_utf8_lossy(preview(bytes)))
+                });
+                return None;
+            }
+        };
+        if !report.version.is_known() {
+            self.counters.unknown_versions += 1;
+            self.warner.warn("unknown_version", || {
+                format!(
+                    "protocol version {} not known, read with the newest layout",
+                    report.version
+                )
+            });
+        }
+        if report.event.kind().is_none() {
+            self.counters.unknown_events += 1;
+            self.warner.warn("unknown_event", || {
+                format!(
+                    "event {} not known",
+                    String::from_utf8_lossy(preview(report.event.name()))
+                )
+            });
+        }
+        let Pipeline {
+            table,
+            renderer,
+            buf,
+            outlet,
+            counters,
+            ..
+        } = self;
+        let snap = table.apply(&report);
+        emit(renderer, buf, outlet, counters, &snap, cut);
+        table.sweep_idle();
+        self.drain_expired();
+        self.report_drops();
+        None
+    }
+
+    fn drain_expired(&mut self) {
+        let Pipeline {
+            table,
+            renderer,
+            buf,
+            outlet,
+            counters,
+            ..
+        } = self;
+        table.drain_expired(|snap| {
+            match snap.event.expiry {
+                Some(Expiry::Idle) => counters.sessions_expired += 1,
+                Some(Expiry::Evicted) => counters.sessions_evicted += 1,
+                _ => {}
+            }
+            emit(renderer, buf, outlet, counters, &snap, false);
+        });
+    }
+
+    /// After an outage of the sink: one document in the stream that says
+    /// how many documents were lost, as soon as the sink takes documents again.
+    fn report_drops(&mut self) {
+        if !self.outlet.healthy() {
+            return;
+        }
+        let lost = self.outlet.stats().take_unreported();
+        if lost == 0 {
+            return;
+        }
+        self.warner.warn("documents_dropped", || {
+            format!("{lost} documents were dropped (see the documents-dropped document)")
+        });
+        self.metrics_document("documents-dropped", lost);
+    }
+
+    /// Writes one self-metrics document (`event.kind: metric`).
+    pub fn metrics_document(&mut self, action: &str, dropped_since_last: u64) {
+        let metrics = document::Metrics {
+            counters: &self.counters,
+            delivery: self.outlet.stats(),
+            sessions_open: self.table.open_sessions() as u64,
+            dropped_since_last,
+        };
+        document::render_metrics(&metrics, action, SystemTime::now(), &mut self.buf);
+        self.outlet.push(&self.buf);
+    }
+
+    /// Input is about to wait.
+    pub fn idle(&mut self) {
+        self.outlet.idle();
+    }
+
+    /// End of input: final documents for open sessions (if configured),
+    /// then everything delivered. Returns the counters.
+    pub fn finish(mut self) -> (Counters, O) {
+        if self.close_at_end {
+            self.table.close_all();
+            self.drain_expired();
+        }
+        self.outlet.close();
+        (self.counters, self.outlet)
+    }
+}
+
+fn emit<O: Outlet>(
+    renderer: &mut Renderer,
+    buf: &mut Vec<u8>,
+    outlet: &mut O,
+    counters: &mut Counters,
+    snap: &Snapshot<'_>,
+    input_cut: bool,
+) {
+    let rendered = renderer.render(snap, buf);
+    counters.documents += 1;
+    counters.document_bytes += buf.len() as u64 + 1;
+    if rendered.truncated || input_cut {
+        counters.documents_truncated += 1;
+    }
+    if rendered.invalid_utf8 {
+        counters.documents_invalid_utf8 += 1;
+    }
+    outlet.push(buf);
+}
+
+fn preview(bytes: &[u8]) -> &[u8] {
+    bytes.get(..120).unwrap_or(bytes)
+}
+
+/// How the loop ended.
+#[derive(Debug)]
+pub struct Summary {
+    /// The reading side's counters.
+    pub counters: Counters,
+    /// Documents delivered by the sink.
+    pub delivered: u64,
+    /// Documents dropped, per reason.
+    pub dropped: Vec<(&'static str, u64)>,
+    /// Sink reopen count.
+    pub reopened: u64,
+}
+
+impl Summary {
+    /// One line for stderr at exit.
+    pub fn line(&self) -> String {
+        let c = &self.counters;
+        let dropped: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect();
+        format!(
+            "exiting: lines_received={} lines_rejected={} documents={} delivered={} truncated={} dropped={} ({}) reopened={} internal_errors={}",
+            c.lines_received,
+            c.rejected_total(),
+            c.documents,
+            self.delivered,
+            c.documents_truncated,
+            self.dropped.iter().map(|(_, n)| n).sum::<u64>(),
+            dropped.join(" "),
+            self.reopened,
+            c.internal_errors,
+        )
+    }
+}
+
+fn summarize<O: Outlet>(pipeline: Pipeline<O>) -> Summary {
+    let (counters, outlet) = pipeline.finish();
+    let stats = outlet.stats();
+    Summary {
+        counters,
+        delivered: stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        dropped: DropReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), stats.dropped(*r)))
+            .collect(),
+        reopened: stats.reopened.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+/// Filter mode: the handshake with smtpd on `protocol_out`, then reports
+/// until end of input.
+pub fn filter<O: Outlet>(
+    config: &PipelineConfig,
+    input: impl Read,
+    mut protocol_out: impl Write,
+    outlet: O,
+    max_line: usize,
+) -> Summary {
+    let mut pipeline = Pipeline::new(config, outlet);
+    let mut reader = LineReader::new(input, max_line);
+    let mut warner = Warner::default();
+    loop {
+        if !reader.has_buffered_input() {
+            pipeline.idle();
+        }
+        match reader.next_line() {
+            Ok(Some(line)) => {
+                if let Some(registration) = pipeline.line(&line) {
+                    if let Err(e) = register(&mut protocol_out, &registration) {
+                        warner.warn("register_failed", || format!("cannot answer smtpd: {e}"));
+                        break;
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                warner.warn("read_failed", || format!("reading stdin: {e}"));
+                break;
+            }
+        }
+    }
+    summarize(pipeline)
+}
+
+fn register(out: &mut impl Write, registration: &Registration) -> io::Result<()> {
+    for line in registration.lines() {
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// Replay mode: every input in turn through one pipeline; no protocol output.
+pub fn replay<O: Outlet>(
+    config: &PipelineConfig,
+    inputs: Vec<Box<dyn Read>>,
+    outlet: O,
+    max_line: usize,
+) -> Summary {
+    let mut pipeline = Pipeline::new(config, outlet);
+    let mut warner = Warner::default();
+    for input in inputs {
+        let mut reader = LineReader::new(input, max_line);
+        loop {
+            match reader.next_line() {
+                Ok(Some(line)) => {
+                    pipeline.line(&line);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    warner.warn("read_failed", || format!("reading input: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+    summarize(pipeline)
+}
+
+/// Why the filter could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The output could not be opened.
+    Output(crate::sink::SinkError),
+    /// A replay input could not be opened.
+    Input(std::path::PathBuf, io::Error),
+    /// The writer thread or the signal handler could not be set up.
+    Setup(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Output(e) => write!(f, "cannot open the output: {e}"),
+            StartError::Input(path, e) => write!(f, "cannot read {}: {e}", path.display()),
+            StartError::Setup(e) => write!(f, "cannot start: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Opens the configured sink.
+pub fn open_sink(output: &crate::cli::Output) -> Result<Box<dyn crate::sink::Sink>, StartError> {
+    use crate::cli::Output;
+    use crate::sink::{FileSink, StdoutSink, SyslogSink};
+    Ok(match output {
+        Output::Syslog { socket, facility } => {
+            let facility =
+                crate::sink::syslog_facility(facility).unwrap_or(syslog::Facility::LOG_MAIL);
+            Box::new(SyslogSink::new(socket.clone(), facility))
+        }
+        Output::File(path) => Box::new(FileSink::open(path.clone()).map_err(StartError::Output)?),
+        Output::Stdout => Box::new(StdoutSink::default()),
+    })
+}
+
+/// Runs the configured mode to the end of input.
+pub fn start(config: &crate::cli::Config) -> Result<Summary, StartError> {
+    use crate::cli::Mode;
+    use crate::sink::Delivery;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    let inputs: Vec<Box<dyn Read>> = match &config.mode {
+        Mode::Filter => Vec::new(),
+        Mode::Replay(files) => files
+            .iter()
+            .map(|file| -> Result<Box<dyn Read>, StartError> {
+                match file {
+                    None => Ok(Box::new(io::stdin())),
+                    Some(path) => std::fs::File::open(path)
+                        .map(|f| Box::new(f) as Box<dyn Read>)
+                        .map_err(|e| StartError::Input(path.clone(), e)),
+                }
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let sink = open_sink(&config.output)?;
+    let reopen = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen))
+        .map_err(StartError::Setup)?;
+    let delivery = Delivery::start(sink, config.delivery, reopen).map_err(StartError::Setup)?;
+    Ok(match config.mode {
+        Mode::Filter => filter(
+            &config.pipeline,
+            io::stdin(),
+            io::stdout(),
+            delivery,
+            config.max_input_line,
+        ),
+        Mode::Replay(_) => replay(&config.pipeline, inputs, delivery, config.max_input_line),
+    })
+}

@@ -1,0 +1,394 @@
+//! The delivery policy, the same for every sink.
+//!
+//! The reading thread must never wait on the sink (smtpd's lka buffers
+//! reports without limit while we are slow), so documents are gathered in
+//! batches and handed to a writer thread through a queue bounded in bytes.
+//!
+//! - Sink unavailable (syslogd down, disk full): the writer keeps the
+//!   document, reopens and retries with a backoff of 50 ms up to 1 s. The
+//!   queue fills meanwhile; when it is full, newly made documents are
+//!   dropped (drop-newest) and counted as `buffer_full`.
+//! - Sink refuses one document: reopen and retry once, then drop it and
+//!   count `sink_rejected`.
+//! - End of input: the writer delivers what is queued; if the sink stays
+//!   down longer than the shutdown grace, the rest is counted `shutdown`.
+//!
+//! A document counts as delivered only after the sink flushed it.
+
+use super::{Sink, SinkError, SinkErrorKind};
+use crate::stats::{DeliveryStats, DropReason, Warner};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Where the pipeline puts finished documents.
+pub trait Outlet {
+    /// Takes one complete document. Never blocks for long and never fails:
+    /// what cannot be kept is dropped and counted.
+    fn push(&mut self, doc: &[u8]);
+    /// Input is about to wait: hand over what is gathered.
+    fn idle(&mut self) {}
+    /// What happened to documents so far.
+    fn stats(&self) -> &DeliveryStats;
+    /// False while the sink is known to be down.
+    fn healthy(&self) -> bool {
+        true
+    }
+    /// Delivers everything still held and stops (end of input).
+    fn close(&mut self) {}
+}
+
+/// Collects documents in memory, for tests and the fuzzer.
+#[derive(Default)]
+pub struct MemoryOutlet {
+    /// Documents in order.
+    pub docs: Vec<Vec<u8>>,
+    stats: DeliveryStats,
+}
+
+impl Outlet for MemoryOutlet {
+    fn push(&mut self, doc: &[u8]) {
+        self.docs.push(doc.to_vec());
+    }
+    fn stats(&self) -> &DeliveryStats {
+        &self.stats
+    }
+}
+
+/// Bounds of the delivery policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// Bytes of documents held while the sink is slow or down.
+    pub buffer_bytes: usize,
+    /// How long to keep trying a sink that is down once input has ended.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> DeliveryOptions {
+        DeliveryOptions {
+            buffer_bytes: 8 << 20,
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn docs(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let doc = self.bytes.get(start..end).unwrap_or_default();
+            start = end;
+            doc
+        })
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
+const BATCH_BYTES: usize = 64 * 1024;
+
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<Batch>,
+    bytes: usize,
+    closing: bool,
+    spare: Vec<Batch>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    stats: DeliveryStats,
+    healthy: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A poisoned lock means the other thread panicked; the queue itself
+        // is still consistent (every change is one push or pop).
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Delivers documents to a sink from a thread of its own.
+pub struct Delivery {
+    shared: Arc<Shared>,
+    batch: Batch,
+    options: DeliveryOptions,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Delivery {
+    /// Starts the writer thread for `sink`. `reopen` is raised by SIGHUP.
+    pub fn start(
+        sink: Box<dyn Sink>,
+        options: DeliveryOptions,
+        reopen: Arc<AtomicBool>,
+    ) -> std::io::Result<Delivery> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            stats: DeliveryStats::default(),
+            healthy: AtomicBool::new(true),
+        });
+        let writer = Writer {
+            shared: Arc::clone(&shared),
+            sink,
+            reopen,
+            options,
+            warner: Warner::default(),
+            last_check: Instant::now(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("sink".into())
+            .spawn(move || writer.run())?;
+        Ok(Delivery {
+            shared,
+            batch: Batch::default(),
+            options,
+            thread: Some(thread),
+        })
+    }
+
+    fn hand_over(&mut self) {
+        if self.batch.ends.is_empty() {
+            return;
+        }
+        let mut queue = self.shared.lock();
+        let size = self.batch.bytes.len();
+        if queue.bytes + size > self.options.buffer_bytes {
+            drop(queue);
+            self.shared
+                .stats
+                .drop_documents(DropReason::BufferFull, self.batch.ends.len() as u64);
+            self.batch.clear();
+            return;
+        }
+        let next = queue.spare.pop().unwrap_or_default();
+        queue.bytes += size;
+        queue
+            .batches
+            .push_back(std::mem::replace(&mut self.batch, next));
+        drop(queue);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Outlet for Delivery {
+    fn push(&mut self, doc: &[u8]) {
+        self.batch.bytes.extend_from_slice(doc);
+        self.batch.ends.push(self.batch.bytes.len());
+        if self.batch.bytes.len() >= BATCH_BYTES {
+            self.hand_over();
+        }
+    }
+
+    fn idle(&mut self) {
+        self.hand_over();
+    }
+
+    fn stats(&self) -> &DeliveryStats {
+        &self.shared.stats
+    }
+
+    fn healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Relaxed)
+    }
+
+    fn close(&mut self) {
+        self.hand_over();
+        self.shared.lock().closing = true;
+        self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    sink: Box<dyn Sink>,
+    reopen: Arc<AtomicBool>,
+    options: DeliveryOptions,
+    warner: Warner,
+    last_check: Instant,
+}
+
+const TICK: Duration = Duration::from_millis(250);
+
+enum Outcome {
+    Done,
+    GaveUp,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut closing_since: Option<Instant> = None;
+        loop {
+            let (batch, closing) = {
+                let mut queue = self.shared.lock();
+                if queue.batches.is_empty() && !queue.closing {
+                    queue = self
+                        .shared
+                        .wake
+                        .wait_timeout(queue, TICK)
+                        .map(|(q, _)| q)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                }
+                let batch = queue.batches.pop_front();
+                if let Some(b) = &batch {
+                    queue.bytes = queue.bytes.saturating_sub(b.bytes.len());
+                }
+                (batch, queue.closing)
+            };
+            if closing && closing_since.is_none() {
+                closing_since = Some(Instant::now());
+            }
+            self.housekeeping();
+            match batch {
+                Some(mut batch) => {
+                    self.deliver(&batch, closing_since);
+                    batch.clear();
+                    let mut queue = self.shared.lock();
+                    if queue.spare.len() < 4 {
+                        queue.spare.push(batch);
+                    }
+                }
+                None if closing => {
+                    let _ = self.sink.flush();
+                    return;
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        if self.reopen.swap(false, Ordering::Relaxed) {
+            let _ = self.sink.flush();
+            match self.sink.reopen() {
+                Ok(()) => {
+                    self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => self.warner.warn("sink_reopen_failed", || {
+                    format!("{}: {e}", self.sink.name())
+                }),
+            }
+        }
+        if self.last_check.elapsed() >= TICK {
+            self.last_check = Instant::now();
+            if self.sink.check() {
+                self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn deliver(&mut self, batch: &Batch, closing_since: Option<Instant>) {
+        let mut sent = 0u64;
+        let mut bytes = 0u64;
+        let total = batch.ends.len() as u64;
+        for doc in batch.docs() {
+            match self.retry(closing_since, |sink| sink.send(doc)) {
+                Ok(Outcome::Done) => {
+                    sent += 1;
+                    bytes += doc.len() as u64 + 1;
+                }
+                Ok(Outcome::GaveUp) => {
+                    let left = total - sent;
+                    self.shared.stats.drop_documents(DropReason::Shutdown, left);
+                    return;
+                }
+                Err(e) => {
+                    self.shared
+                        .stats
+                        .drop_documents(DropReason::SinkRejected, 1);
+                    self.warner
+                        .warn("document_rejected", || format!("{}: {e}", self.sink.name()));
+                }
+            }
+        }
+        match self.retry(closing_since, |sink| sink.flush()) {
+            Ok(Outcome::Done) => {
+                self.shared
+                    .stats
+                    .delivered
+                    .fetch_add(sent, Ordering::Relaxed);
+                self.shared
+                    .stats
+                    .delivered_bytes
+                    .fetch_add(bytes, Ordering::Relaxed);
+            }
+            Ok(Outcome::GaveUp) | Err(_) => {
+                self.shared.stats.drop_documents(DropReason::Shutdown, sent);
+            }
+        }
+    }
+
+    /// Runs `op` until it succeeds, the sink rejects (after one reopen and
+    /// retry), or input has ended and the grace time ran out.
+    fn retry(
+        &mut self,
+        closing_since: Option<Instant>,
+        mut op: impl FnMut(&mut dyn Sink) -> Result<(), SinkError>,
+    ) -> Result<Outcome, SinkError> {
+        let mut backoff = Duration::from_millis(50);
+        let mut rejected_once = false;
+        let mut closing_at = closing_since;
+        loop {
+            match op(self.sink.as_mut()) {
+                Ok(()) => {
+                    if !self.shared.healthy.swap(true, Ordering::Relaxed) {
+                        let name = self.sink.name();
+                        self.warner
+                            .warn("sink_recovered", || format!("{name}: delivering again"));
+                    }
+                    return Ok(Outcome::Done);
+                }
+                Err(e) if e.kind == SinkErrorKind::Rejected => {
+                    if rejected_once {
+                        return Err(e);
+                    }
+                    rejected_once = true;
+                    let _ = self.sink.reopen();
+                }
+                Err(e) => {
+                    if self.shared.healthy.swap(false, Ordering::Relaxed) {
+                        let name = self.sink.name();
+                        self.warner
+                            .warn("sink_unavailable", || format!("{name}: {e}; buffering"));
+                    }
+                    if closing_at.is_none() && self.shared.lock().closing {
+                        closing_at = Some(Instant::now());
+                    }
+                    if closing_at.is_some_and(|t| t.elapsed() >= self.options.shutdown_grace) {
+                        return Ok(Outcome::GaveUp);
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    self.housekeeping();
+                    if self.sink.reopen().is_ok() {
+                        self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
