@@ -529,7 +529,7 @@ fn mask_command(command: &[u8], after_challenge: bool) -> Text {
             let secret = rest.get(space + 1..).unwrap_or_default();
             if !secret.is_empty() && secret != MASK {
                 let mut masked = Vec::with_capacity(5 + mechanism.len() + 9);
-                masked.extend_from_slice(b"AUTH ");
+                masked.extend_from_slice(command.get(..5).unwrap_or(b"AUTH "));
                 masked.extend_from_slice(mechanism);
                 masked.extend_from_slice(b" ********");
                 return Text::new(&masked, caps::LINE);

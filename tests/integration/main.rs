@@ -1,0 +1,8 @@
+//! Integration tests: the real binary, driven through its command line.
+//! Documents are checked as untyped JSON (`serde_json::Value`), never with
+//! the crate's own types, so the tests are an independent oracle.
+
+mod cli;
+mod replay;
+mod schema;
+mod util;
