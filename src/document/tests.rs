@@ -153,9 +153,7 @@ fn non_utf8_is_escaped_and_marked() {
 #[test]
 fn unknown_events_and_versions_are_marked() {
     let all = docs(
-        &[format!(
-            "report|0.10|1.0|smtp-in|link-teleport|0000000000000005|somewhere"
-        )],
+        &["report|0.10|1.0|smtp-in|link-teleport|0000000000000005|somewhere".to_string()],
         Options::default(),
     );
     let (doc, ..) = &all[0];
