@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Generate the Elasticsearch assets of filter-jsonlog from the field lists.
+
+    python3 elasticsearch/generate.py           # rewrite the JSON files
+    python3 elasticsearch/generate.py --check   # exit 1 if they are stale
+
+Inputs (the only sources of truth):
+  schema/fields.json                  every field the filter writes, with its type
+  elasticsearch/pipeline-fields.json  every field the ingest pipeline adds
+
+Outputs (committed; tests/elastic checks that they match this script):
+  elasticsearch/index-template.json   body of PUT _index_template/logs-opensmtpd.jsonlog
+  elasticsearch/ingest-pipeline.json  body of PUT _ingest/pipeline/logs-opensmtpd.jsonlog
+
+Python 3 standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+SCHEMA = REPO / "schema" / "fields.json"
+PIPELINE_FIELDS = HERE / "pipeline-fields.json"
+TEMPLATE_OUT = HERE / "index-template.json"
+PIPELINE_OUT = HERE / "ingest-pipeline.json"
+
+DATASET = "opensmtpd.jsonlog"
+TEMPLATE_NAME = f"logs-{DATASET}"
+PIPELINE_NAME = f"logs-{DATASET}"
+INDEX_PATTERN = f"logs-{DATASET}-*"
+CUSTOM_COMPONENT = f"logs-{DATASET}@custom"
+ECS_VERSION = "9.4.0"
+# Above the built-in "logs" template (priority 100, pattern logs-*-*).
+PRIORITY = 200
+# The ECS default for keyword fields; longer values are kept in _source but
+# not indexed (a keyword term longer than 32766 bytes would reject the document).
+IGNORE_ABOVE = 1024
+
+GEO_PROPERTIES = [
+    "continent_name",
+    "country_iso_code",
+    "country_name",
+    "region_iso_code",
+    "region_name",
+    "city_name",
+    "location",
+]
+
+
+def load_fields(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["fields"]
+
+
+def all_fields() -> list[dict]:
+    """Schema fields, then pipeline fields (names are unique across both)."""
+    return load_fields(SCHEMA) + load_fields(PIPELINE_FIELDS)
+
+
+def leaf_mapping(es_type: str) -> dict:
+    if es_type == "keyword":
+        return {"type": "keyword", "ignore_above": IGNORE_ABOVE}
+    return {"type": es_type}
+
+
+def build_properties(fields: list[dict]) -> dict:
+    """Dotted names -> nested "properties" objects, sorted for stable output."""
+    root: dict = {}
+    for field in fields:
+        parts = field["name"].split(".")
+        node = root
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {"properties": {}})
+            if "properties" not in child:
+                raise ValueError(f"{'.'.join(parts[: i + 1])} is both a leaf and an object")
+            node = child["properties"]
+        leaf = parts[-1]
+        if leaf in node:
+            raise ValueError(f"{field['name']} is mapped twice, or is both a leaf and an object")
+        node[leaf] = leaf_mapping(field["type"])
+    return sort_properties(root)
+
+
+def sort_properties(node: dict) -> dict:
+    out = {}
+    for key in sorted(node):
+        value = node[key]
+        if "properties" in value:
+            out[key] = {"properties": sort_properties(value["properties"])}
+        else:
+            out[key] = value
+    return out
+
+
+def build_template() -> dict:
+    return {
+        "index_patterns": [INDEX_PATTERN],
+        "data_stream": {},
+        "priority": PRIORITY,
+        "composed_of": [
+            "logs@mappings",
+            "logs@settings",
+            "logs@custom",
+            "ecs@mappings",
+            CUSTOM_COMPONENT,
+        ],
+        "ignore_missing_component_templates": ["logs@custom", CUSTOM_COMPONENT],
+        "template": {
+            "settings": {"index.default_pipeline": PIPELINE_NAME},
+            "mappings": {"properties": build_properties(all_fields())},
+        },
+        "_meta": {
+            "description": "filter-jsonlog: OpenSMTPD session documents (one per report event) and the filter's self-metrics",
+            "managed_by": "filter-jsonlog",
+            "ecs_version": ECS_VERSION,
+            "generated_by": "elasticsearch/generate.py from schema/fields.json and elasticsearch/pipeline-fields.json",
+        },
+    }
+
+
+# Painless: the domain part of the sender, of every accepted recipient and of
+# the RCPT TO of a tx-rcpt document, lower case.  Only java.lang.String
+# methods from Painless's allow-list are used (lastIndexOf, substring,
+# length, toLowerCase).
+DOMAIN_SCRIPT = "\n".join(
+    [
+        "String domainOf(def address) {",
+        "  if (address instanceof String) {",
+        "    String s = (String) address;",
+        "    int at = s.lastIndexOf('@');",
+        "    if (at >= 0 && at + 1 < s.length()) {",
+        "      return s.substring(at + 1).toLowerCase();",
+        "    }",
+        "  }",
+        "  return null;",
+        "}",
+        "if (ctx.opensmtpd instanceof Map) {",
+        "  String sender = domainOf(ctx.email?.from?.address);",
+        "  if (sender != null) {",
+        "    ctx.opensmtpd.from_domain = sender;",
+        "  }",
+        "  def recipients = ctx.email?.to?.address;",
+        "  if (recipients instanceof List) {",
+        "    List domains = new ArrayList();",
+        "    for (def a : recipients) {",
+        "      String d = domainOf(a);",
+        "      if (d != null && !domains.contains(d)) {",
+        "        domains.add(d);",
+        "      }",
+        "    }",
+        "    if (!domains.isEmpty()) {",
+        "      ctx.opensmtpd.to_domains = domains;",
+        "    }",
+        "  }",
+        "  String rcpt = domainOf(ctx.opensmtpd.rcpt?.address);",
+        "  if (rcpt != null) {",
+        "    ctx.opensmtpd.rcpt_domain = rcpt;",
+        "  }",
+        "}",
+    ]
+)
+
+SMTP_IN = "ctx.opensmtpd?.subsystem == 'smtp-in' && ctx.source?.ip != null"
+
+
+def build_pipeline() -> dict:
+    def append(field: str, source: str) -> dict:
+        cond = "ctx." + source.replace(".", "?.") + " != null"
+        return {
+            "append": {
+                "tag": f"{field}-from-{source}",
+                "if": cond,
+                "field": field,
+                "value": "{{{" + source + "}}}",
+                "allow_duplicates": False,
+            }
+        }
+
+    return {
+        "description": "filter-jsonlog: enrich OpenSMTPD session documents (ECS version, ingest time, GeoIP/ASN of smtp-in clients, related.*, sender and recipient domains)",
+        "processors": [
+            {"set": {"tag": "ecs-version", "field": "ecs.version", "value": ECS_VERSION}},
+            {"set": {"tag": "event-ingested", "field": "event.ingested", "value": "{{{_ingest.timestamp}}}"}},
+            {
+                "geoip": {
+                    "tag": "source-geo",
+                    "if": SMTP_IN,
+                    "field": "source.ip",
+                    "target_field": "source.geo",
+                    "database_file": "GeoLite2-City.mmdb",
+                    "properties": GEO_PROPERTIES,
+                    "ignore_missing": True,
+                }
+            },
+            {
+                "geoip": {
+                    "tag": "source-as",
+                    "if": SMTP_IN,
+                    "field": "source.ip",
+                    "target_field": "source.as",
+                    "database_file": "GeoLite2-ASN.mmdb",
+                    "properties": ["asn", "organization_name"],
+                    "ignore_missing": True,
+                }
+            },
+            {
+                "rename": {
+                    "tag": "source-as-number",
+                    "field": "source.as.asn",
+                    "target_field": "source.as.number",
+                    "ignore_missing": True,
+                }
+            },
+            {
+                "rename": {
+                    "tag": "source-as-organization",
+                    "field": "source.as.organization_name",
+                    "target_field": "source.as.organization.name",
+                    "ignore_missing": True,
+                }
+            },
+            append("related.ip", "source.ip"),
+            append("related.ip", "destination.ip"),
+            append("related.user", "user.name"),
+            append("related.hosts", "source.domain"),
+            append("related.hosts", "opensmtpd.helo.name"),
+            {
+                "script": {
+                    "tag": "mail-domains",
+                    "lang": "painless",
+                    "description": "opensmtpd.from_domain, opensmtpd.to_domains, opensmtpd.rcpt_domain",
+                    "source": DOMAIN_SCRIPT,
+                }
+            },
+            {"pipeline": {"tag": "logs-custom", "name": "logs@custom", "ignore_missing_pipeline": True}},
+            {"pipeline": {"tag": "dataset-custom", "name": f"{PIPELINE_NAME}@custom", "ignore_missing_pipeline": True}},
+        ],
+        "on_failure": [
+            {"set": {"field": "event.kind", "value": "pipeline_error"}},
+            {
+                "append": {
+                    "field": "error.message",
+                    "value": "{{{_ingest.on_failure_processor_type}}} {{{_ingest.on_failure_processor_tag}}}: {{{_ingest.on_failure_message}}}",
+                }
+            },
+        ],
+        "_meta": {
+            "managed_by": "filter-jsonlog",
+            "ecs_version": ECS_VERSION,
+            "generated_by": "elasticsearch/generate.py",
+        },
+    }
+
+
+def render(obj: dict) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=True) + "\n"
+
+
+def outputs() -> dict[Path, str]:
+    return {TEMPLATE_OUT: render(build_template()), PIPELINE_OUT: render(build_pipeline())}
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for path, text in outputs().items():
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current != text:
+            stale.append(path)
+            if not check:
+                path.write_text(text, encoding="utf-8")
+    if check and stale:
+        for path in stale:
+            print(f"stale: {path.relative_to(REPO)} (run python3 elasticsearch/generate.py)", file=sys.stderr)
+        return 1
+    for path in stale:
+        print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

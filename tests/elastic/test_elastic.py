@@ -1,0 +1,899 @@
+"""Checks of the Elastic stack assets against the schema and the filter's real output.
+
+    python3 -m unittest discover -s tests/elastic -v      (from the repository root)
+
+Needs Python 3.9+ and PyYAML (Debian: python3-yaml).  The replay checks run
+the filter binary: $FILTER_JSONLOG_BIN, else target/debug/filter-jsonlog or
+target/release/filter-jsonlog, else `cargo build` makes it.
+
+What is checked:
+  * schema/fields.json and elasticsearch/pipeline-fields.json: ECS fields have
+    their ECS 9.4 type, custom fields live under opensmtpd.*, no name is
+    listed twice or is both a field and an object;
+  * elasticsearch/index-template.json and ingest-pipeline.json are what
+    elasticsearch/generate.py makes; the template maps exactly schema ∪
+    pipeline fields, each with its listed type; the pipeline only touches
+    known fields and produces every pipeline field;
+  * dashboards/: regenerated files match; the ndjson parses, ids are unique,
+    every reference resolves inside the file; every Lens column names a known
+    field of a fitting type; every panel's query starts with exactly one
+    event.action clause and filters only on known fields;
+  * filebeat/*.yml parse and use only options of Filebeat 8.15+/9.x (an
+    allow-list written from the Filebeat reference and source), no deprecated
+    input;
+  * replaying the captured report streams gives, for every panel, documents
+    that match its query and carry every field it uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+from functools import lru_cache
+from pathlib import Path
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - reported as a failure below
+    yaml = None
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+SHARED = REPO.parent / "shared"
+
+SCHEMA = REPO / "schema" / "fields.json"
+PIPELINE_FIELDS = REPO / "elasticsearch" / "pipeline-fields.json"
+TEMPLATE = REPO / "elasticsearch" / "index-template.json"
+PIPELINE = REPO / "elasticsearch" / "ingest-pipeline.json"
+NDJSON = REPO / "dashboards" / "opensmtpd-jsonlog.ndjson"
+BEATS_DIR = REPO / "dashboards" / "kibana" / "7"
+FILEBEAT_DIR = REPO / "filebeat"
+RSYSLOG_EXAMPLE = REPO / "examples" / "rsyslog.conf"
+SYNTHETIC_STREAMS = HERE / "streams"
+
+DATA_VIEW_ID = "opensmtpd-jsonlog"
+DATA_VIEW_TITLE = "logs-opensmtpd.jsonlog-*"
+DATA_STREAM = "logs-opensmtpd.jsonlog-default"
+PIPELINE_NAME = "logs-opensmtpd.jsonlog"
+
+# event.action values the filter writes (schema/fields.json describes them).
+KNOWN_ACTIONS = {
+    "link-connect", "link-disconnect", "link-greeting", "link-identify", "link-tls", "link-auth",
+    "tx-reset", "tx-begin", "tx-mail", "tx-rcpt", "tx-envelope", "tx-data", "tx-commit",
+    "tx-rollback", "protocol-client", "protocol-server", "filter-report", "filter-response",
+    "timeout", "session-expired", "session-evicted", "session-unfinished",
+    "stats", "documents-dropped",
+}
+METRIC_ACTIONS = {"stats", "documents-dropped"}
+
+# Events the captured streams do not contain (smtpd's session timeout is 300 s).
+# Their panels are checked against the hand-built streams in tests/elastic/streams/
+# instead; the test fails when a captured stream starts to contain one of them,
+# so that this list stays exact.
+SYNTHETIC_ONLY_ACTIONS = {"timeout"}
+
+# Intermediate fields of the pipeline (geoip's ASN names), renamed to ECS names.
+PIPELINE_TRANSIENT = {"source.as.asn", "source.as.organization_name"}
+
+# geoip property name -> the leaf it writes under target_field.
+GEOIP_PROPERTY_LEAF = {
+    "continent_name": "continent_name", "country_iso_code": "country_iso_code",
+    "country_name": "country_name", "region_iso_code": "region_iso_code",
+    "region_name": "region_name", "city_name": "city_name", "location": "location",
+    "asn": "asn", "organization_name": "organization_name",
+}
+
+# Lens operations and the field types they accept.
+NUMERIC = {"long"}
+LENS_OPS = {
+    "date_histogram": {"date"},
+    "terms": {"keyword", "ip", "long", "boolean"},
+    "sum": NUMERIC, "max": NUMERIC, "min": NUMERIC, "average": NUMERIC, "median": NUMERIC,
+    "unique_count": {"keyword", "ip", "long", "boolean", "date"},
+}
+LENS_DATA_TYPE = {"keyword": "string", "ip": "ip", "long": "number", "boolean": "boolean", "date": "date"}
+
+
+# ---------------------------------------------------------------------------
+# Loading.
+
+
+def load_module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=None)
+def schema_types() -> dict:
+    return {f["name"]: f["type"] for f in json.loads(SCHEMA.read_text())["fields"]}
+
+
+@lru_cache(maxsize=None)
+def pipeline_field_list() -> tuple:
+    return tuple(json.loads(PIPELINE_FIELDS.read_text())["fields"])
+
+
+@lru_cache(maxsize=None)
+def pipeline_types() -> dict:
+    return {f["name"]: f["type"] for f in pipeline_field_list()}
+
+
+def known_types() -> dict:
+    return {**schema_types(), **pipeline_types()}
+
+
+def object_prefixes(names) -> set:
+    out = set()
+    for name in names:
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            out.add(".".join(parts[:i]))
+    return out
+
+
+@lru_cache(maxsize=None)
+def ecs_types() -> dict:
+    for path in (REPO / "tests" / "data" / "ecs" / "fields-9.4.0.csv", SHARED / "ecs" / "fields-9.4.0.csv"):
+        if path.exists():
+            with path.open(newline="", encoding="utf-8") as fh:
+                return {row["Field"]: row["Type"] for row in csv.DictReader(fh)}
+    raise unittest.SkipTest("ECS 9.4.0 field list not found (tests/data/ecs or ../shared/ecs)")
+
+
+@lru_cache(maxsize=None)
+def saved_objects() -> tuple:
+    objs = []
+    for n, line in enumerate(NDJSON.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                objs.append(json.loads(line))
+            except json.JSONDecodeError as e:  # pragma: no cover
+                raise AssertionError(f"{NDJSON.name} line {n}: {e}")
+    return tuple(objs)
+
+
+def dashboards() -> list:
+    return [o for o in saved_objects() if o["type"] == "dashboard"]
+
+
+def lens_panels():
+    """(dashboard, panel, lens attributes) for every Lens panel."""
+    for d in dashboards():
+        for p in json.loads(d["attributes"]["panelsJSON"]):
+            if p.get("type") == "lens":
+                yield d, p, p["embeddableConfig"]["attributes"]
+
+
+def flatten_mapping(props: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in props.items():
+        name = prefix + key
+        if "properties" in value:
+            out.update(flatten_mapping(value["properties"], name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+# ---------------------------------------------------------------------------
+# A small KQL evaluator: field : "value" | field : word | field : *, and, or,
+# not, parentheses.  Enough for the dashboards' queries; anything else is a
+# syntax error, so that the dashboards stay within what is checked here.
+
+TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<colon>:)|(?P<str>"(?:[^"\\]|\\.)*")|(?P<word>[^\s():"]+))')
+
+
+def kql_tokens(text: str) -> list:
+    pos, out = 0, []
+    text = text.strip()
+    while pos < len(text):
+        m = TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"KQL: cannot read {text[pos:]!r}")
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "str":
+            value = json.loads(value)
+        out.append((kind, value))
+        pos = m.end()
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return out
+
+
+def kql_parse(text: str):
+    """-> AST: ("and"|"or", a, b) | ("not", a) | ("match", field, value)."""
+    toks = kql_tokens(text)
+    i = 0
+
+    def peek_word(word):
+        return i < len(toks) and toks[i][0] == "word" and toks[i][1].lower() == word
+
+    def parse_or():
+        nonlocal i
+        node = parse_and()
+        while peek_word("or"):
+            i += 1
+            node = ("or", node, parse_and())
+        return node
+
+    def parse_and():
+        nonlocal i
+        node = parse_not()
+        while peek_word("and"):
+            i += 1
+            node = ("and", node, parse_not())
+        return node
+
+    def parse_not():
+        nonlocal i
+        if peek_word("not"):
+            i += 1
+            return ("not", parse_not())
+        return parse_primary()
+
+    def parse_primary():
+        nonlocal i
+        if i < len(toks) and toks[i][0] == "lp":
+            i += 1
+            node = parse_or()
+            if i >= len(toks) or toks[i][0] != "rp":
+                raise ValueError(f"KQL: missing ) in {text!r}")
+            i += 1
+            return node
+        if i + 2 < len(toks) and toks[i][0] == "word" and toks[i + 1][0] == "colon" and toks[i + 2][0] in ("str", "word"):
+            node = ("match", toks[i][1], toks[i + 2][1], toks[i + 2][0] == "str")
+            i += 3
+            return node
+        raise ValueError(f"KQL: expected field : value at token {i} of {text!r}")
+
+    ast = parse_or()
+    if i != len(toks):
+        raise ValueError(f"KQL: trailing tokens in {text!r}")
+    return ast
+
+
+def kql_fields(ast) -> list:
+    if ast[0] == "match":
+        return [ast[1]]
+    return [f for sub in ast[1:] for f in kql_fields(sub)]
+
+
+def kql_eval(ast, flat: dict) -> bool:
+    op = ast[0]
+    if op == "and":
+        return kql_eval(ast[1], flat) and kql_eval(ast[2], flat)
+    if op == "or":
+        return kql_eval(ast[1], flat) or kql_eval(ast[2], flat)
+    if op == "not":
+        return not kql_eval(ast[1], flat)
+    _, field, value, quoted = ast
+    values = flat.get(field, [])
+    if value == "*" and not quoted:
+        return bool(values)
+    for v in values:
+        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        if text == value:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------
+# Replay of report streams through the filter, and the pipeline's additions.
+
+
+def flatten_doc(doc, prefix: str = "", out: dict | None = None) -> dict:
+    """Dotted leaf paths -> list of values (arrays and arrays of objects flattened)."""
+    if out is None:
+        out = {}
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            flatten_doc(v, f"{prefix}{k}.", out)
+    elif isinstance(doc, list):
+        for v in doc:
+            flatten_doc(v, prefix, out)
+    elif doc is not None:
+        out.setdefault(prefix[:-1], []).append(doc)
+    return out
+
+
+def domain_of(address):
+    """Python twin of domainOf() in the pipeline's Painless script."""
+    if isinstance(address, str):
+        at = address.rfind("@")
+        if at >= 0 and at + 1 < len(address):
+            return address[at + 1:].lower()
+    return None
+
+
+def enrich(flat: dict) -> dict:
+    """What the ingest pipeline adds that can be computed here (not GeoIP/ASN)."""
+    out = dict(flat)
+    out["ecs.version"] = ["9.4.0"]
+    out["event.ingested"] = ["now"]
+    if "opensmtpd.subsystem" in flat or "opensmtpd.session.id" in flat:
+        for src, dst in (("email.from.address", "opensmtpd.from_domain"),
+                         ("opensmtpd.rcpt.address", "opensmtpd.rcpt_domain")):
+            d = domain_of(flat.get(src, [None])[0])
+            if d:
+                out[dst] = [d]
+        doms = []
+        for a in flat.get("email.to.address", []):
+            d = domain_of(a)
+            if d and d not in doms:
+                doms.append(d)
+        if doms:
+            out["opensmtpd.to_domains"] = doms
+    for dst, srcs in (("related.ip", ["source.ip", "destination.ip"]), ("related.user", ["user.name"]),
+                      ("related.hosts", ["source.domain", "opensmtpd.helo.name"])):
+        vals = [v for s in srcs for v in flat.get(s, [])]
+        if vals:
+            out[dst] = vals
+    return out
+
+
+def field_available(field: str, flat: dict) -> bool:
+    """Present in the (enriched) document, or, for GeoIP/ASN fields, their input is."""
+    if field in flat:
+        return True
+    src = {f["name"]: f["from"] for f in pipeline_field_list()}.get(field)
+    return bool(src) and any(s in flat for s in src) and (field.startswith("source.geo.") or field.startswith("source.as."))
+
+
+def filter_binary() -> Path:
+    env = os.environ.get("FILTER_JSONLOG_BIN")
+    if env:
+        return Path(env)
+    built = [p for p in (REPO / "target" / "debug" / "filter-jsonlog", REPO / "target" / "release" / "filter-jsonlog")
+             if p.exists()]
+    if built:
+        return max(built, key=lambda p: p.stat().st_mtime)
+    subprocess.run(["cargo", "build", "-q"], cwd=REPO, check=True)
+    return REPO / "target" / "debug" / "filter-jsonlog"
+
+
+def real_streams() -> list:
+    captured = sorted((REPO / "tests" / "data" / "captured").glob("*.txt"))
+    return captured or sorted((SHARED / "streams").glob("*.txt"))
+
+
+@lru_cache(maxsize=None)
+def replay(path: Path) -> tuple:
+    proc = subprocess.run([str(filter_binary()), "replay", str(path)], capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"replay {path} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}")
+    return tuple(json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip())
+
+
+def replayed(paths) -> list:
+    return [enrich(flatten_doc(doc)) for p in paths for doc in replay(p)]
+
+
+def filter_mode_metrics(stream: Path) -> list:
+    """Self-metrics documents: replay writes none, but the filter itself
+    writes a stats document when its input ends.  Run it as smtpd would (the
+    stream on stdin, protocol replies on stdout) with a file output."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "documents.json"
+        with stream.open("rb") as stdin:
+            proc = subprocess.run([str(filter_binary()), "--output", f"file:{out}"], stdin=stdin,
+                                  capture_output=True, timeout=120, check=False)
+        if proc.returncode != 0 or not out.exists():
+            return []
+        docs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return [enrich(flatten_doc(d)) for d in docs if d.get("event", {}).get("kind") == "metric"]
+
+
+# ---------------------------------------------------------------------------
+
+
+class FieldLists(unittest.TestCase):
+    def test_pipeline_fields_are_not_filter_fields(self):
+        overlap = set(schema_types()) & set(pipeline_types())
+        self.assertEqual(overlap, set(), "written by the filter: belongs only in schema/fields.json")
+
+    def test_no_field_is_also_an_object(self):
+        names = set(known_types())
+        clash = names & object_prefixes(names)
+        self.assertEqual(clash, set(), "a name is both a field and a parent object")
+
+    def test_ecs_fields_have_ecs_types(self):
+        ecs = ecs_types()
+        for name, typ in known_types().items():
+            if name.startswith("opensmtpd."):
+                self.assertNotIn(name, ecs)
+                continue
+            with self.subTest(field=name):
+                self.assertIn(name, ecs, "not an ECS 9.4 field: custom fields go under opensmtpd.*")
+                self.assertEqual(typ, ecs[name], "type differs from ECS 9.4")
+
+    def test_pipeline_fields_name_their_inputs(self):
+        for f in pipeline_field_list():
+            for src in f["from"]:
+                with self.subTest(field=f["name"], source=src):
+                    self.assertIn(src, schema_types(), "derived from a field the filter does not write")
+
+
+class IndexTemplate(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gen = load_module(REPO / "elasticsearch" / "generate.py", "es_generate")
+        cls.template = json.loads(TEMPLATE.read_text())
+
+    def test_committed_files_are_generated(self):
+        for path, text in self.gen.outputs().items():
+            with self.subTest(file=path.name):
+                self.assertEqual(path.read_text(encoding="utf-8"), text,
+                                 f"{path.name} is stale: run python3 elasticsearch/generate.py")
+
+    def test_maps_every_field_with_its_type(self):
+        mapped = flatten_mapping(self.template["template"]["mappings"]["properties"])
+        self.assertEqual(set(mapped), set(known_types()), "template and schema ∪ pipeline fields differ")
+        for name, typ in known_types().items():
+            with self.subTest(field=name):
+                self.assertEqual(mapped[name]["type"], typ)
+                if typ == "keyword":
+                    self.assertEqual(mapped[name].get("ignore_above"), 1024)
+
+    def test_data_stream_template(self):
+        t = self.template
+        self.assertEqual(t["index_patterns"], [DATA_VIEW_TITLE])
+        self.assertEqual(t["data_stream"], {})
+        self.assertGreater(t["priority"], 100, "must win over the built-in logs template (priority 100)")
+        for comp in ("logs@mappings", "logs@settings", "ecs@mappings"):
+            self.assertIn(comp, t["composed_of"])
+        optional = set(t["composed_of"]) - {"logs@mappings", "logs@settings", "ecs@mappings"}
+        self.assertEqual(optional, set(t["ignore_missing_component_templates"]))
+        self.assertEqual(t["template"]["settings"]["index.default_pipeline"], PIPELINE_NAME)
+        self.assertTrue(DATA_STREAM.startswith(DATA_VIEW_TITLE[:-1]))
+
+
+class IngestPipeline(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pipeline = json.loads(PIPELINE.read_text())
+
+    def processors(self):
+        for proc in self.pipeline["processors"] + self.pipeline.get("on_failure", []):
+            ((kind, body),) = proc.items()
+            yield kind, body
+
+    def referenced(self) -> set:
+        refs = set()
+        ctx = re.compile(r"ctx\.([A-Za-z_@][\w@]*(?:\??\.[A-Za-z_@][\w@]*)*)")
+        mustache = re.compile(r"\{\{\{\s*([^}\s]+)\s*\}\}\}")
+        for kind, body in self.processors():
+            for key in ("field", "target_field", "copy_from"):
+                if isinstance(body.get(key), str):
+                    refs.add(body[key])
+            for text in (body.get("if"), body.get("source"), body.get("value")):
+                if isinstance(text, str):
+                    refs.update(m.replace("?", "") for m in ctx.findall(text))
+                    refs.update(mustache.findall(text))
+        return {r for r in refs if not r.startswith("_ingest")}
+
+    def produced(self) -> set:
+        out = set()
+        assign = re.compile(r"ctx\.([\w.]+)\s*=[^=]")
+        for kind, body in self.processors():
+            if kind in ("set", "append"):
+                out.add(body["field"])
+            elif kind == "rename":
+                out.add(body["target_field"])
+            elif kind == "geoip":
+                for prop in body["properties"]:
+                    out.add(f"{body['target_field']}.{GEOIP_PROPERTY_LEAF[prop]}")
+            elif kind == "script":
+                out.update(assign.findall(body["source"]))
+        return out
+
+    def test_only_known_fields(self):
+        known = set(known_types()) | PIPELINE_TRANSIENT
+        allowed = known | object_prefixes(known)
+        for ref in sorted(self.referenced()):
+            with self.subTest(field=ref):
+                self.assertIn(ref, allowed, "pipeline touches a field that is neither in the schema nor in pipeline-fields.json")
+
+    def test_produces_every_pipeline_field(self):
+        produced = self.produced()
+        for name in pipeline_types():
+            with self.subTest(field=name):
+                self.assertIn(name, produced)
+        renamed = {body["field"] for kind, body in self.processors() if kind == "rename"}
+        self.assertEqual(PIPELINE_TRANSIENT, renamed & PIPELINE_TRANSIENT, "transient fields must be renamed away")
+        stray = produced - set(known_types()) - PIPELINE_TRANSIENT
+        self.assertEqual(stray, set(), "pipeline writes fields missing from pipeline-fields.json")
+
+    def test_enrichment(self):
+        kinds = [k for k, _ in self.processors()]
+        self.assertGreaterEqual(kinds.count("geoip"), 2, "GeoIP and ASN on source.ip")
+        geo = [b for k, b in self.processors() if k == "geoip"]
+        self.assertTrue(all(b["field"] == "source.ip" for b in geo))
+        self.assertEqual({b.get("database_file") for b in geo}, {"GeoLite2-City.mmdb", "GeoLite2-ASN.mmdb"})
+        for name in ("event.ingested", "ecs.version", "related.ip", "related.user", "related.hosts",
+                     "opensmtpd.from_domain", "opensmtpd.to_domains", "opensmtpd.rcpt_domain"):
+            self.assertIn(name, self.produced())
+
+    def test_domain_twin(self):
+        self.assertEqual(domain_of("Bob@Example.ORG"), "example.org")
+        self.assertEqual(domain_of("a@b@c.example"), "c.example")
+        for bad in ("", "postmaster", "x@", None, 5):
+            self.assertIsNone(domain_of(bad))
+
+
+class Dashboards(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gen = load_module(REPO / "dashboards" / "generate.py", "kb_generate")
+
+    def test_committed_files_are_generated(self):
+        files = self.gen.outputs()
+        for path, text in files.items():
+            with self.subTest(file=str(path.relative_to(REPO))):
+                self.assertTrue(path.exists(), "missing: run python3 dashboards/generate.py")
+                self.assertEqual(path.read_text(encoding="utf-8"), text,
+                                 "stale: run python3 dashboards/generate.py")
+        extra = [p for p in BEATS_DIR.rglob("*") if p.is_file() and p not in files]
+        self.assertEqual(extra, [], "files in dashboards/kibana/7 that generate.py does not make")
+
+    def test_ndjson_objects(self):
+        objs = saved_objects()
+        self.assertTrue(objs)
+        ids = [o["id"] for o in objs]
+        self.assertEqual(len(ids), len(set(ids)), "saved-object ids must be unique")
+        by_key = {(o["type"], o["id"]) for o in objs}
+        for o in objs:
+            for key in ("id", "type", "attributes", "references", "coreMigrationVersion", "typeMigrationVersion"):
+                self.assertIn(key, o)
+            for ref in o["references"]:
+                with self.subTest(obj=o["id"], ref=ref["name"]):
+                    self.assertIn((ref["type"], ref["id"]), by_key, "reference to an object not in the file")
+        names = [(o["id"], r["name"]) for o in objs for r in o["references"]]
+        self.assertEqual(len(names), len(set(names)), "reference names must be unique per object")
+
+    def test_data_view(self):
+        views = [o for o in saved_objects() if o["type"] == "index-pattern"]
+        self.assertEqual([v["id"] for v in views], [DATA_VIEW_ID])
+        attrs = views[0]["attributes"]
+        self.assertEqual(attrs["title"], DATA_VIEW_TITLE)
+        self.assertEqual(schema_types()[attrs["timeFieldName"]], "date")
+        for field in json.loads(attrs["fieldFormatMap"]):
+            self.assertIn(field, known_types())
+        for key in ("fields", "runtimeFieldMap", "sourceFilters", "fieldAttrs", "typeMeta"):
+            json.loads(attrs[key])
+
+    def test_dashboards_present(self):
+        titles = {d["attributes"]["title"] for d in dashboards()}
+        for want in ("Overview", "TLS", "Senders and recipients", "Rejections and security", "Geography"):
+            self.assertTrue(any(t.endswith(want) for t in titles), f"no {want} dashboard")
+        for d in dashboards():
+            json.loads(d["attributes"]["optionsJSON"])
+            json.loads(d["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+            self.assertIsInstance(d["attributes"]["panelsJSON"], str)
+        overview = next(d for d in dashboards() if d["attributes"]["title"].endswith("Overview"))
+        queries = [a["state"]["query"]["query"] for d, p, a in lens_panels() if d is overview]
+        self.assertTrue(any('event.kind : "metric"' in q for q in queries), "Overview needs a self-metrics panel")
+
+    def test_panel_references_resolve(self):
+        for d, p, attrs in lens_panels():
+            pid = p["panelIndex"]
+            top = {r["name"]: r for r in d["references"]}
+            layers = attrs["state"]["datasourceStates"]["formBased"]["layers"]
+            with self.subTest(dashboard=d["id"], panel=p["title"]):
+                self.assertEqual(p["gridData"]["i"], pid)
+                self.assertEqual({r["name"] for r in attrs["references"]},
+                                 {f"indexpattern-datasource-layer-{lid}" for lid in layers})
+                for ref in attrs["references"]:
+                    self.assertEqual(ref["type"], "index-pattern")
+                    self.assertEqual(ref["id"], DATA_VIEW_ID)
+                    self.assertIn(f"{pid}:{ref['name']}", top, "panel reference missing from the dashboard")
+                    self.assertEqual(top[f"{pid}:{ref['name']}"]["id"], ref["id"])
+        for d in dashboards():
+            pids = {p["panelIndex"] for p in json.loads(d["attributes"]["panelsJSON"])}
+            for ref in d["references"]:
+                self.assertIn(ref["name"].split(":", 1)[0], pids, "dashboard reference to no panel")
+
+    def test_lens_columns_name_known_fields(self):
+        types = known_types()
+        for d, p, attrs in lens_panels():
+            state = attrs["state"]
+            for lid, layer in state["datasourceStates"]["formBased"]["layers"].items():
+                cols = layer["columns"]
+                self.assertEqual(sorted(layer["columnOrder"]), sorted(cols))
+                for cid, col in cols.items():
+                    with self.subTest(dashboard=d["id"], panel=p["title"], column=col["label"]):
+                        op = col["operationType"]
+                        if op == "count":
+                            self.assertEqual(col["sourceField"], "___records___")
+                            continue
+                        self.assertIn(op, LENS_OPS, f"operation {op} not checked here")
+                        field = col["sourceField"]
+                        self.assertIn(field, types, "no such field in schema ∪ pipeline fields")
+                        self.assertIn(types[field], LENS_OPS[op], f"{op} on a {types[field]} field")
+                        if op in ("terms", "date_histogram"):
+                            self.assertEqual(col["dataType"], LENS_DATA_TYPE[types[field]])
+                        if op == "terms":
+                            self.assertIn(col["params"]["orderBy"]["columnId"], cols)
+            vis = state["visualization"]
+            accessors = set(json.dumps(vis).split('"')) & set(
+                cid for layer in state["datasourceStates"]["formBased"]["layers"].values() for cid in layer["columns"])
+            for layer in state["datasourceStates"]["formBased"]["layers"].values():
+                with self.subTest(dashboard=d["id"], panel=p["title"]):
+                    self.assertEqual(accessors, set(layer["columns"]), "visualization and columns disagree")
+
+    def test_every_panel_counts_one_event(self):
+        head = re.compile(r'^event\.action : "([a-z-]+)"(?: and \((.+)\))?$')
+        types = known_types()
+        for d, p, attrs in lens_panels():
+            q = attrs["state"]["query"]
+            with self.subTest(dashboard=d["id"], panel=p["title"]):
+                self.assertEqual(q["language"], "kuery")
+                self.assertEqual(attrs["state"]["filters"], [])
+                m = head.match(q["query"])
+                self.assertIsNotNone(m, f"query must start with one event.action clause: {q['query']!r}")
+                self.assertIn(m.group(1), KNOWN_ACTIONS)
+                ast = kql_parse(q["query"])
+                fields = kql_fields(ast)
+                self.assertEqual(fields.count("event.action"), 1, "exactly one event.action clause")
+                for f in fields:
+                    self.assertIn(f, types, "query filters on an unknown field")
+                if m.group(1) in METRIC_ACTIONS:
+                    self.assertIn('event.kind : "metric"', q["query"])
+
+    def test_beats_layout_matches_ndjson(self):
+        for o in saved_objects():
+            folder = "index-pattern" if o["type"] == "index-pattern" else "dashboard"
+            path = BEATS_DIR / folder / f"{o['id']}.json"
+            with self.subTest(file=str(path.relative_to(REPO))):
+                self.assertEqual(json.loads(path.read_text()), o)
+
+
+# ---------------------------------------------------------------------------
+# Filebeat: allow-list of the options of Filebeat 8.15+ / 9.x that these files
+# may use (from the Filebeat reference and libbeat/filebeat config structs).
+
+FILEBEAT_TARGET = "Filebeat 8.15+ and 9.x"
+
+GENERAL_INPUT = {"type", "id", "enabled", "tags", "fields", "fields_under_root", "processors", "pipeline",
+                 "keep_null", "index", "publisher_pipeline.disable_host"}
+FILESTREAM = GENERAL_INPUT | {
+    "paths", "parsers", "encoding", "exclude_lines", "include_lines", "buffer_size", "message_max_bytes",
+    "line_terminator", "prospector.scanner.check_interval", "prospector.scanner.exclude_files",
+    "prospector.scanner.include_files", "prospector.scanner.symlinks", "prospector.scanner.recursive_glob",
+    "prospector.scanner.fingerprint.enabled", "prospector.scanner.fingerprint.offset",
+    "prospector.scanner.fingerprint.length", "file_identity.fingerprint", "file_identity.native",
+    "file_identity.path", "file_identity.inode_marker.path", "close.on_state_change.inactive",
+    "close.on_state_change.renamed", "close.on_state_change.removed", "close.on_state_change.check_interval",
+    "close.reader.on_eof", "close.reader.after_interval", "clean_inactive", "clean_removed", "harvester_limit",
+    "ignore_older", "ignore_inactive", "take_over.enabled", "take_over", "backoff.init", "backoff.max",
+}
+JOURNALD = GENERAL_INPUT | {
+    "paths", "since", "seek", "cursor_seek_fallback", "include_matches.match", "include_matches.and",
+    "include_matches.or", "units", "transports", "syslog_identifiers", "save_remote_hostname", "facilities",
+    "parsers", "merge", "chroot", "journalctl_path",
+}
+INPUTS = {"filestream": FILESTREAM, "journald": JOURNALD}
+DEPRECATED_INPUTS = {"log", "syslog", "container", "docker", "stdin"}
+
+PARSERS = {
+    "ndjson": {"target", "overwrite_keys", "expand_keys", "add_error_key", "message_key", "document_id",
+               "ignore_decoding_error"},
+    "syslog": {"format", "timezone", "log_errors", "add_error_key"},
+    "multiline": {"type", "pattern", "negate", "match", "max_lines", "timeout", "count_lines", "skip_newline",
+                  "flush_pattern"},
+}
+PROCESSOR_COMMON = {"when", "tag"}
+PROCESSORS = {
+    "decode_json_fields": {"fields", "process_array", "max_depth", "target", "overwrite_keys", "add_error_key",
+                           "expand_keys", "document_id"},
+    "drop_fields": {"fields", "ignore_missing"},
+    "syslog": {"field", "format", "timezone", "overwrite_keys", "ignore_missing", "ignore_failure"},
+    "add_fields": {"target", "fields"},
+}
+OUTPUT_ES = {"hosts", "index", "pipeline", "api_key", "username", "password", "protocol", "path", "headers",
+             "ssl.certificate_authorities", "ssl.verification_mode", "ssl.certificate", "ssl.key",
+             "compression_level", "worker", "bulk_max_size", "timeout", "proxy_url"}
+TOP_LEVEL = {"filebeat.inputs", "setup.template.enabled", "setup.template.name", "setup.template.pattern",
+             "setup.ilm.enabled", "setup.kibana.host", "setup.kibana.username", "setup.kibana.password",
+             "setup.kibana.api_key", "setup.kibana.space.id", "setup.kibana.ssl.certificate_authorities",
+             "setup.dashboards.enabled", "setup.dashboards.directory", "setup.dashboards.retry.enabled",
+             "logging.level", "logging.to_files", "path.data", "path.logs"}
+TOP_LEVEL |= {f"output.elasticsearch.{k}" for k in OUTPUT_ES}
+
+COMMENTED_OPTION = re.compile(r"^(\s*)#([a-z_][a-z0-9_.]*:(\s.*)?)$")
+
+
+def flat_keys(node, prefix="") -> dict:
+    """Nested mapping -> {dotted key: value}; lists are leaves."""
+    out = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            name = f"{prefix}{k}"
+            if isinstance(v, dict) and v:
+                out.update(flat_keys(v, name + "."))
+            else:
+                out[name] = v
+    return out
+
+
+def filebeat_files() -> list:
+    return sorted(FILEBEAT_DIR.glob("*.yml"))
+
+
+def load_yaml(text: str):
+    if yaml is None:
+        raise AssertionError("PyYAML is missing: apt-get install python3-yaml (or pip install pyyaml)")
+    return yaml.safe_load(text)
+
+
+class Filebeat(unittest.TestCase):
+    def configs(self, uncomment: bool):
+        for path in filebeat_files():
+            text = path.read_text(encoding="utf-8")
+            if uncomment:
+                text = "\n".join(COMMENTED_OPTION.sub(r"\1\2", line) for line in text.splitlines())
+            yield path, load_yaml(text)
+
+    def test_files_exist(self):
+        names = {p.name for p in filebeat_files()}
+        self.assertTrue({"filebeat.yml", "filebeat-openbsd.yml", "filebeat-journald.yml"} <= names)
+
+    def check_processors(self, where, procs):
+        self.assertIsInstance(procs, list, where)
+        for proc in procs:
+            ((name, opts),) = proc.items()
+            self.assertIn(name, PROCESSORS, f"{where}: processor {name}")
+            for key in flat_keys(opts):
+                top = key.split(".")[0]
+                self.assertTrue(key in PROCESSORS[name] or top in PROCESSOR_COMMON,
+                                f"{where}: {name}.{key} is not a {FILEBEAT_TARGET} option")
+
+    def test_only_known_options(self):
+        # Commented-out options count too: an operator will uncomment them.
+        for path, cfg in self.configs(uncomment=True):
+            with self.subTest(file=path.name):
+                self.assertIsInstance(cfg, dict)
+                for key in flat_keys(cfg):
+                    self.assertIn(key, TOP_LEVEL, f"{key} is not an option this check knows for {FILEBEAT_TARGET}")
+                ids = []
+                for inp in cfg["filebeat.inputs"]:
+                    itype = inp.get("type")
+                    self.assertNotIn(itype, DEPRECATED_INPUTS, f"deprecated input type {itype}")
+                    self.assertIn(itype, INPUTS)
+                    ids.append(inp.get("id"))
+                    for key, value in flat_keys(inp).items():
+                        self.assertIn(key, INPUTS[itype], f"{itype} input: unknown option {key}")
+                    for parser in inp.get("parsers", []):
+                        ((name, opts),) = parser.items()
+                        self.assertIn(name, PARSERS, f"parser {name}")
+                        for key in flat_keys(opts):
+                            self.assertIn(key, PARSERS[name], f"{name} parser: unknown option {key}")
+                    if "processors" in inp:
+                        self.check_processors(f"{path.name} {itype}", inp["processors"])
+                self.assertTrue(all(ids), "every input needs an id")
+                self.assertEqual(len(ids), len(set(ids)))
+
+    def test_output_and_setup(self):
+        common = None
+        for path, cfg in self.configs(uncomment=False):
+            with self.subTest(file=path.name):
+                self.assertEqual(cfg["output.elasticsearch"]["index"], DATA_STREAM)
+                self.assertEqual(cfg["output.elasticsearch"]["pipeline"], PIPELINE_NAME)
+                self.assertIs(cfg["setup.template.enabled"], False, "the template comes from elasticsearch/")
+                self.assertEqual(cfg["setup.template.pattern"], DATA_VIEW_TITLE)
+                self.assertIs(cfg["setup.ilm.enabled"], False)
+                rest = {k: v for k, v in cfg.items() if k != "filebeat.inputs"}
+                if common is None:
+                    common = rest
+                self.assertEqual(rest, common, "variants differ outside filebeat.inputs")
+
+    def test_decoding(self):
+        cfgs = {p.name: c for p, c in self.configs(uncomment=False)}
+        main = cfgs["filebeat.yml"]["filebeat.inputs"][0]
+        self.assertEqual(main["type"], "filestream")
+        self.assertEqual([list(p) for p in main["parsers"]], [["ndjson"]])
+        nd = main["parsers"][0]["ndjson"]
+        self.assertEqual(nd["target"], "")
+        self.assertIs(nd["add_error_key"], True)
+        self.assertIs(nd["overwrite_keys"], True)
+        if RSYSLOG_EXAMPLE.exists():
+            m = re.search(r'type="omfile"\s+file="([^"]+)"', RSYSLOG_EXAMPLE.read_text())
+            self.assertIsNotNone(m)
+            self.assertEqual(main["paths"], [m.group(1)], "Filebeat must read the file examples/rsyslog.conf writes")
+        bsd = cfgs["filebeat-openbsd.yml"]["filebeat.inputs"][0]
+        self.assertEqual([list(p)[0] for p in bsd["parsers"]], ["syslog", "ndjson"])
+        jd = cfgs["filebeat-journald.yml"]["filebeat.inputs"][0]
+        self.assertEqual(jd["type"], "journald")
+        self.assertIn("SYSLOG_IDENTIFIER=filter-jsonlog", jd["include_matches.match"])
+        dj = jd["processors"][0]["decode_json_fields"]
+        self.assertEqual((dj["fields"], dj["target"]), (["message"], ""))
+
+
+# ---------------------------------------------------------------------------
+
+
+class Replay(unittest.TestCase):
+    """The filter's documents carry what every panel needs, for the event it counts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.real_paths = real_streams()
+        if not cls.real_paths:
+            raise unittest.SkipTest("no report streams (tests/data/captured or ../shared/streams)")
+        cls.real = replayed(cls.real_paths)
+        cls.synthetic = replayed(sorted(SYNTHETIC_STREAMS.glob("*.txt")))
+        cls.metrics = filter_mode_metrics(cls.real_paths[0])
+
+    def panels(self):
+        for d, p, attrs in lens_panels():
+            q = attrs["state"]["query"]["query"]
+            cols = [c for layer in attrs["state"]["datasourceStates"]["formBased"]["layers"].values()
+                    for c in layer["columns"].values()]
+            action = re.match(r'^event\.action : "([a-z-]+)"', q).group(1)
+            ast = kql_parse(q)
+            fields = [c["sourceField"] for c in cols if c["sourceField"] != "___records___"]
+            # A value missing from some documents only drops out of a top-N
+            # list; a metric (sum, max, unique count) or the time axis must
+            # find its field in every document the panel counts.
+            some = {c["sourceField"] for c in cols if c["operationType"] == "terms"}
+            # Columns with a "(missing value)" bucket show documents without
+            # the field on purpose (e.g. source.domain of clients without rDNS).
+            fields = [f for f in fields if not any(
+                c["sourceField"] == f and c["operationType"] == "terms" and c["params"].get("missingBucket")
+                for c in cols)]
+            yield d, p, action, ast, fields, some, kql_fields(ast)
+
+    def test_real_streams_are_used(self):
+        print(f"\n  replayed: {', '.join(str(p.relative_to(REPO.parent)) for p in self.real_paths)}", file=sys.stderr)
+        self.assertTrue(self.real)
+
+    def test_panels_match_documents_with_their_fields(self):
+        unverifiable = []
+        for d, p, action, ast, fields, some, qfields in self.panels():
+            with self.subTest(dashboard=d["id"], panel=p["title"]):
+                real = [f for f in self.real if kql_eval(ast, f)]
+                if action in SYNTHETIC_ONLY_ACTIONS:
+                    self.assertEqual(real, [], f"the captured streams now have {action}: drop it from SYNTHETIC_ONLY_ACTIONS")
+                    docs = [f for f in self.synthetic if kql_eval(ast, f)]
+                elif action in METRIC_ACTIONS:
+                    docs = [f for f in self.metrics if kql_eval(ast, f)]
+                    if not docs:
+                        # No such self-metrics document (documents-dropped
+                        # needs an output outage): check the fields against
+                        # the schema's metric-document fields instead.
+                        unverifiable.append(p["title"])
+                        metric_fields = {f["name"] for f in json.loads(SCHEMA.read_text())["fields"]
+                                         if f["description"].startswith("Metric documents")}
+                        for f in fields:
+                            if f != "@timestamp":
+                                self.assertIn(f, metric_fields)
+                        continue
+                else:
+                    docs = real
+                self.assertTrue(docs, f"no replayed document matches {action} and the panel's query")
+                for field in fields + qfields:
+                    if field in some or field in qfields or field in pipeline_types():
+                        ok = any(field_available(field, f) for f in docs)
+                        what = "every"
+                    else:
+                        ok = all(field_available(field, f) for f in docs)
+                        what = "some"
+                    self.assertTrue(ok, f"{field} missing from {what} {action} document matching the panel "
+                                        f"({len(docs)} match)")
+        if unverifiable:
+            print(f"\n  self-metrics panels checked against the schema only (no such document from the "
+                  f"filter): {unverifiable}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
