@@ -21,3 +21,6 @@ fi
 
 echo "== End-to-end (OpenSMTPD -> filter-jsonlog -> rsyslog)"
 FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/e2e/test_e2e.py
+
+echo "== End-to-end sinks (rsyslogd restarts, rotation, sizes)"
+FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/e2e/test_sinks.py

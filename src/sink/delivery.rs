@@ -11,14 +11,18 @@
 //! - Sink refuses one document: reopen and retry once, then drop it and
 //!   count `sink_rejected`.
 //! - End of input: the writer delivers what is queued; if the sink stays
-//!   down longer than the shutdown grace, the rest is counted `shutdown`.
+//!   down longer than the shutdown grace (counted from the end of input),
+//!   the rest is counted `shutdown`.
+//! - The outlet reports itself healthy (and drops are reported in the
+//!   stream) only while the sink takes documents and the queue is at most
+//!   half full, so that the report is not dropped in turn.
 //!
 //! A document counts as delivered only after the sink flushed it.
 
 use super::{Sink, SinkError, SinkErrorKind};
 use crate::stats::{DeliveryStats, DropReason, Warner};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,7 +36,9 @@ pub trait Outlet {
     fn idle(&mut self) {}
     /// What happened to documents so far.
     fn stats(&self) -> &DeliveryStats;
-    /// False while the sink is known to be down.
+    /// False while the sink is known to be down, or while the buffer is too
+    /// full to be sure of taking one more document: a report of drops waits
+    /// until it can get through instead of being dropped itself.
     fn healthy(&self) -> bool {
         true
     }
@@ -56,6 +62,10 @@ impl Outlet for MemoryOutlet {
         &self.stats
     }
 }
+
+/// Makes a periodic document (self-metrics) on the writer thread, so that
+/// it comes on time even while input is idle.
+pub type Ticker = Box<dyn FnMut(&DeliveryStats, &mut Vec<u8>) + Send>;
 
 /// Bounds of the delivery policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,13 +107,17 @@ impl Batch {
     }
 }
 
+/// Documents are handed to the writer in batches of about this size (at
+/// most a quarter of the buffer), or sooner when input waits.
 const BATCH_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Queue {
     batches: VecDeque<Batch>,
     bytes: usize,
-    closing: bool,
+    /// When input ended: the shutdown grace counts from here, however busy
+    /// the writer was when it happened.
+    closing: Option<Instant>,
     spare: Vec<Batch>,
 }
 
@@ -112,6 +126,8 @@ struct Shared {
     wake: Condvar,
     stats: DeliveryStats,
     healthy: AtomicBool,
+    /// `Queue::bytes`, readable without the lock.
+    queued: AtomicUsize,
 }
 
 impl Shared {
@@ -126,6 +142,7 @@ impl Shared {
 pub struct Delivery {
     shared: Arc<Shared>,
     batch: Batch,
+    batch_limit: usize,
     options: DeliveryOptions,
     thread: Option<JoinHandle<()>>,
 }
@@ -136,12 +153,16 @@ impl Delivery {
         sink: Box<dyn Sink>,
         options: DeliveryOptions,
         reopen: Arc<AtomicBool>,
+        ticker: Option<(Duration, Ticker)>,
     ) -> std::io::Result<Delivery> {
+        // A sink that could not connect at start (syslogd not running) is
+        // down until it takes a document: no drop report goes to it before.
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             stats: DeliveryStats::default(),
-            healthy: AtomicBool::new(true),
+            healthy: AtomicBool::new(sink.available()),
+            queued: AtomicUsize::new(0),
         });
         let writer = Writer {
             shared: Arc::clone(&shared),
@@ -150,6 +171,8 @@ impl Delivery {
             options,
             warner: Warner::default(),
             last_check: Instant::now(),
+            ticker: ticker.map(|(every, make)| (every, make, Instant::now())),
+            down: false,
         };
         let thread = std::thread::Builder::new()
             .name("sink".into())
@@ -157,6 +180,7 @@ impl Delivery {
         Ok(Delivery {
             shared,
             batch: Batch::default(),
+            batch_limit: (options.buffer_bytes / 4).clamp(1, BATCH_BYTES),
             options,
             thread: Some(thread),
         })
@@ -168,7 +192,9 @@ impl Delivery {
         }
         let mut queue = self.shared.lock();
         let size = self.batch.bytes.len();
-        if queue.bytes + size > self.options.buffer_bytes {
+        // An empty queue takes any batch, so that a buffer smaller than one
+        // document still lets documents through while the sink keeps up.
+        if queue.bytes > 0 && queue.bytes + size > self.options.buffer_bytes {
             drop(queue);
             self.shared
                 .stats
@@ -178,6 +204,7 @@ impl Delivery {
         }
         let next = queue.spare.pop().unwrap_or_default();
         queue.bytes += size;
+        self.shared.queued.store(queue.bytes, Ordering::Relaxed);
         queue
             .batches
             .push_back(std::mem::replace(&mut self.batch, next));
@@ -190,7 +217,7 @@ impl Outlet for Delivery {
     fn push(&mut self, doc: &[u8]) {
         self.batch.bytes.extend_from_slice(doc);
         self.batch.ends.push(self.batch.bytes.len());
-        if self.batch.bytes.len() >= BATCH_BYTES {
+        if self.batch.bytes.len() >= self.batch_limit {
             self.hand_over();
         }
     }
@@ -204,12 +231,23 @@ impl Outlet for Delivery {
     }
 
     fn healthy(&self) -> bool {
+        // Only this thread adds to the queue, so until the batch now being
+        // gathered (a quarter of the buffer and one document at most) is
+        // handed over, the queue can only shrink: if it is at most half
+        // full now, that batch will fit (documents are far smaller than
+        // the buffer) and a drop report written now is not dropped itself.
         self.shared.healthy.load(Ordering::Relaxed)
+            && self.shared.queued.load(Ordering::Relaxed) <= self.options.buffer_bytes / 2
     }
 
     fn close(&mut self) {
         self.hand_over();
-        self.shared.lock().closing = true;
+        {
+            let mut queue = self.shared.lock();
+            if queue.closing.is_none() {
+                queue.closing = Some(Instant::now());
+            }
+        }
         self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -230,6 +268,9 @@ struct Writer {
     options: DeliveryOptions,
     warner: Warner,
     last_check: Instant,
+    ticker: Option<(Duration, Ticker, Instant)>,
+    /// The writer's own view: an outage was warned about and not yet its end.
+    down: bool,
 }
 
 const TICK: Duration = Duration::from_millis(250);
@@ -241,11 +282,10 @@ enum Outcome {
 
 impl Writer {
     fn run(mut self) {
-        let mut closing_since: Option<Instant> = None;
         loop {
-            let (batch, closing) = {
+            let (batch, closing_since) = {
                 let mut queue = self.shared.lock();
-                if queue.batches.is_empty() && !queue.closing {
+                if queue.batches.is_empty() && queue.closing.is_none() {
                     queue = self
                         .shared
                         .wake
@@ -256,13 +296,15 @@ impl Writer {
                 let batch = queue.batches.pop_front();
                 if let Some(b) = &batch {
                     queue.bytes = queue.bytes.saturating_sub(b.bytes.len());
+                    self.shared.queued.store(queue.bytes, Ordering::Relaxed);
                 }
                 (batch, queue.closing)
             };
-            if closing && closing_since.is_none() {
-                closing_since = Some(Instant::now());
-            }
+            let closing = closing_since.is_some();
             self.housekeeping();
+            if !closing {
+                self.tick(closing_since);
+            }
             match batch {
                 Some(mut batch) => {
                     self.deliver(&batch, closing_since);
@@ -279,6 +321,20 @@ impl Writer {
                 None => {}
             }
         }
+    }
+
+    fn tick(&mut self, closing_since: Option<Instant>) {
+        let Some((every, make, last)) = &mut self.ticker else {
+            return;
+        };
+        if last.elapsed() < *every {
+            return;
+        }
+        *last = Instant::now();
+        let mut batch = Batch::default();
+        make(&self.shared.stats, &mut batch.bytes);
+        batch.ends.push(batch.bytes.len());
+        self.deliver(&batch, closing_since);
     }
 
     fn housekeeping(&mut self) {
@@ -305,15 +361,19 @@ impl Writer {
         let mut sent = 0u64;
         let mut bytes = 0u64;
         let total = batch.ends.len() as u64;
-        for doc in batch.docs() {
+        for (done, doc) in (0u64..).zip(batch.docs()) {
             match self.retry(closing_since, |sink| sink.send(doc)) {
                 Ok(Outcome::Done) => {
                     sent += 1;
                     bytes += doc.len() as u64 + 1;
                 }
                 Ok(Outcome::GaveUp) => {
-                    let left = total - sent;
-                    self.shared.stats.drop_documents(DropReason::Shutdown, left);
+                    self.shared
+                        .stats
+                        .drop_documents(DropReason::Shutdown, total - done);
+                    // What was sent before counts too: one last flush.
+                    let flushed = self.sink.flush().map(|()| Outcome::Done);
+                    self.settle(flushed, sent, bytes);
                     return;
                 }
                 Err(e) => {
@@ -325,19 +385,29 @@ impl Writer {
                 }
             }
         }
-        match self.retry(closing_since, |sink| sink.flush()) {
+        let flushed = self.retry(closing_since, |sink| sink.flush());
+        self.settle(flushed, sent, bytes);
+    }
+
+    /// Counts `sent` documents (`bytes` long) by how their flush went; what
+    /// is counted as dropped is also discarded, so that it is never written
+    /// later.
+    fn settle(&mut self, flushed: Result<Outcome, SinkError>, sent: u64, bytes: u64) {
+        let stats = &self.shared.stats;
+        match flushed {
             Ok(Outcome::Done) => {
-                self.shared
-                    .stats
-                    .delivered
-                    .fetch_add(sent, Ordering::Relaxed);
-                self.shared
-                    .stats
-                    .delivered_bytes
-                    .fetch_add(bytes, Ordering::Relaxed);
+                stats.delivered.fetch_add(sent, Ordering::Relaxed);
+                stats.delivered_bytes.fetch_add(bytes, Ordering::Relaxed);
             }
-            Ok(Outcome::GaveUp) | Err(_) => {
-                self.shared.stats.drop_documents(DropReason::Shutdown, sent);
+            Ok(Outcome::GaveUp) => {
+                self.sink.discard();
+                stats.drop_documents(DropReason::Shutdown, sent);
+            }
+            Err(e) => {
+                self.sink.discard();
+                stats.drop_documents(DropReason::SinkRejected, sent);
+                self.warner
+                    .warn("document_rejected", || format!("{}: {e}", self.sink.name()));
             }
         }
     }
@@ -352,10 +422,19 @@ impl Writer {
         let mut backoff = Duration::from_millis(50);
         let mut rejected_once = false;
         let mut closing_at = closing_since;
+        let grace = self.options.shutdown_grace;
+        let expired = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() >= grace);
         loop {
+            // Input has ended, the grace is over and the sink is down: do not
+            // wait for it again (a send may block up to its own timeout), so
+            // that a long queue is given up at once.
+            if self.down && expired(closing_at) {
+                return Ok(Outcome::GaveUp);
+            }
             match op(self.sink.as_mut()) {
                 Ok(()) => {
-                    if !self.shared.healthy.swap(true, Ordering::Relaxed) {
+                    self.shared.healthy.store(true, Ordering::Relaxed);
+                    if std::mem::replace(&mut self.down, false) {
                         let name = self.sink.name();
                         self.warner
                             .warn("sink_recovered", || format!("{name}: delivering again"));
@@ -370,18 +449,23 @@ impl Writer {
                     let _ = self.sink.reopen();
                 }
                 Err(e) => {
-                    if self.shared.healthy.swap(false, Ordering::Relaxed) {
+                    self.shared.healthy.store(false, Ordering::Relaxed);
+                    if !std::mem::replace(&mut self.down, true) {
                         let name = self.sink.name();
                         self.warner
                             .warn("sink_unavailable", || format!("{name}: {e}; buffering"));
                     }
-                    if closing_at.is_none() && self.shared.lock().closing {
-                        closing_at = Some(Instant::now());
+                    if closing_at.is_none() {
+                        closing_at = self.shared.lock().closing;
                     }
-                    if closing_at.is_some_and(|t| t.elapsed() >= self.options.shutdown_grace) {
+                    if expired(closing_at) {
                         return Ok(Outcome::GaveUp);
                     }
-                    std::thread::sleep(backoff);
+                    let pause = match closing_at {
+                        Some(t) => backoff.min(grace.saturating_sub(t.elapsed())),
+                        None => backoff,
+                    };
+                    std::thread::sleep(pause);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                     self.housekeeping();
                     if self.sink.reopen().is_ok() {

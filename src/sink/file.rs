@@ -79,6 +79,10 @@ impl Sink for FileSink {
         self.write_pending()
     }
 
+    fn discard(&mut self) {
+        self.pending.clear();
+    }
+
     fn reopen(&mut self) -> Result<(), SinkError> {
         let file = OpenOptions::new()
             .create(true)
@@ -86,7 +90,8 @@ impl Sink for FileSink {
             .open(&self.path)
             .map_err(|e| SinkError {
                 kind: SinkErrorKind::Unavailable,
-                source: e,
+                // Name the file: at startup this is all the operator sees.
+                source: io::Error::new(e.kind(), format!("{}: {e}", self.path.display())),
             })?;
         let meta = file.metadata().map_err(SinkError::unavailable)?;
         self.identity = Some((meta.dev(), meta.ino()));

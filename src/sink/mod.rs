@@ -6,7 +6,7 @@ mod file;
 mod stdout;
 mod syslog;
 
-pub use delivery::{Delivery, DeliveryOptions, MemoryOutlet, Outlet};
+pub use delivery::{Delivery, DeliveryOptions, MemoryOutlet, Outlet, Ticker};
 pub use file::FileSink;
 pub use stdout::StdoutSink;
 pub use syslog::{facility as syslog_facility, SyslogSink};
@@ -66,12 +66,20 @@ pub trait Sink: Send {
     fn send(&mut self, doc: &[u8]) -> Result<(), SinkError>;
     /// Pushes out what is buffered.
     fn flush(&mut self) -> Result<(), SinkError>;
+    /// Forgets what is buffered and not written (the delivery counted it as
+    /// dropped), so that a later flush does not write it after all.
+    fn discard(&mut self) {}
     /// Opens the target again (SIGHUP, rotation, reconnect).
     fn reopen(&mut self) -> Result<(), SinkError>;
     /// Called about every 250 ms: notices rotation and similar. Returns true
     /// when it reopened the target.
     fn check(&mut self) -> bool {
         false
+    }
+    /// False when the target is known to be unreachable now (syslogd not
+    /// running at start): the delivery starts out "down" then.
+    fn available(&self) -> bool {
+        true
     }
     /// A short name for messages.
     fn name(&self) -> String;
