@@ -216,6 +216,12 @@ impl Session {
             60..=84 => 2,
             _ => 3,
         };
+        // A fixed recipient count is for measuring big transactions: one at least.
+        let transactions = if opts.rcpts.is_some() {
+            transactions.max(1)
+        } else {
+            transactions
+        };
         let ending = match rng.below(100) {
             0..=84 => Cmd::Quit,
             85..=94 => Cmd::Drop,
@@ -240,7 +246,7 @@ impl Session {
                 script.push(Cmd::Rcpt(r));
             }
             let last = t + 1 == transactions;
-            if last && ending != Cmd::Quit && rng.chance(50) {
+            if last && ending != Cmd::Quit && opts.rcpts.is_none() && rng.chance(50) {
                 // Cut off mid-transaction: the ending rolls it back.
                 break;
             }

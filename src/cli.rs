@@ -2,7 +2,9 @@
 //! them ("high": validated and typed). Nothing here touches the OS.
 
 use crate::document;
+use crate::privacy::{AddressPolicy, Privacy, UserPolicy};
 use crate::run::PipelineConfig;
+use crate::select::{Cidr, Events, Selection};
 use crate::session::Limits;
 use crate::sink::DeliveryOptions;
 use clap::{Parser, Subcommand};
@@ -43,6 +45,41 @@ pub struct Args {
     /// End sessions without events for this many seconds (0: never).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 3600)]
     pub idle_timeout: u64,
+
+    /// Write documents only for these events (comma-separated event names,
+    /// session-expired/-evicted/-unfinished, or the presets all and
+    /// summaries); session state still follows every event.
+    #[arg(long, global = true, value_name = "LIST", default_value = "all")]
+    pub events: String,
+
+    /// Write no documents for smtp-in sessions from these clients
+    /// (ADDRESS or ADDRESS/BITS; repeat or separate with commas).
+    #[arg(long, global = true, value_name = "CIDR", value_delimiter = ',')]
+    pub ignore_source: Vec<String>,
+
+    /// Mail addresses: keep, hash-local (keyed hash of the local part, domain
+    /// kept), hash (keyed hash of the whole address), redact-local.
+    #[arg(long, global = true, value_name = "POLICY", default_value = "keep",
+          value_parser = ["keep", "hash-local", "hash", "redact-local"])]
+    pub address_privacy: String,
+
+    /// AUTH user names: keep, hash (keyed hash), redact.
+    #[arg(long, global = true, value_name = "POLICY", default_value = "keep",
+          value_parser = ["keep", "hash", "redact"])]
+    pub user_privacy: String,
+
+    /// The secret for keyed hashes (HMAC-SHA-256), at least 16 bytes.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub hash_key_file: Option<PathBuf>,
+
+    /// Leave client commands (opensmtpd.command) out of documents.
+    #[arg(long, global = true)]
+    pub drop_commands: bool,
+
+    /// Write a self-metrics document this often (0: never); one is also
+    /// written at exit.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    pub stats_interval: u64,
 
     #[command(subcommand)]
     /// Replay instead of running under smtpd.
@@ -98,6 +135,8 @@ pub struct Config {
     pub delivery: DeliveryOptions,
     /// The input line bound.
     pub max_input_line: usize,
+    /// How often to write a self-metrics document.
+    pub stats_interval: Option<Duration>,
 }
 
 /// A flag value that cannot work.
@@ -111,6 +150,12 @@ pub enum ConfigError {
     UnknownFacility(String),
     /// `--max-line-bytes` below the minimum.
     MaxLineTooSmall(usize),
+    /// A bad `--events` or `--ignore-source` value.
+    Select(crate::select::SelectError),
+    /// A privacy setting that cannot work.
+    Privacy(crate::privacy::PrivacyError),
+    /// The hash key file could not be read.
+    KeyFile(PathBuf, String),
 }
 
 impl fmt::Display for ConfigError {
@@ -132,6 +177,9 @@ impl fmt::Display for ConfigError {
                 "--max-line-bytes {n}: must be at least {}",
                 document::MIN_MAX_BYTES
             ),
+            ConfigError::Select(e) => e.fmt(f),
+            ConfigError::Privacy(e) => write!(f, "--address-privacy/--user-privacy: {e}"),
+            ConfigError::KeyFile(path, e) => write!(f, "--hash-key-file {}: {e}", path.display()),
         }
     }
 }
@@ -172,6 +220,38 @@ impl Args {
             return Err(ConfigError::MaxLineTooSmall(self.max_line_bytes));
         }
         let replay = matches!(mode, Mode::Replay(_));
+        let selection = Selection {
+            events: Events::parse(&self.events).map_err(ConfigError::Select)?,
+            ignore_sources: self
+                .ignore_source
+                .iter()
+                .map(|c| Cidr::parse(c.trim()))
+                .collect::<Result<_, _>>()
+                .map_err(ConfigError::Select)?,
+        };
+        let key = match &self.hash_key_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| ConfigError::KeyFile(path.clone(), e.to_string()))?,
+            ),
+            None => None,
+        };
+        let privacy = Privacy::new(
+            match self.address_privacy.as_str() {
+                "hash-local" => AddressPolicy::HashLocal,
+                "hash" => AddressPolicy::Hash,
+                "redact-local" => AddressPolicy::RedactLocal,
+                _ => AddressPolicy::Keep,
+            },
+            match self.user_privacy.as_str() {
+                "hash" => UserPolicy::Hash,
+                "redact" => UserPolicy::Redact,
+                _ => UserPolicy::Keep,
+            },
+            self.drop_commands,
+            key,
+        )
+        .map_err(ConfigError::Privacy)?;
         Ok(Config {
             mode,
             output,
@@ -184,6 +264,9 @@ impl Args {
                     max_bytes: self.max_line_bytes,
                 },
                 close_at_end: true,
+                selection,
+                privacy,
+                stats_at_end: !replay && self.stats_interval > 0,
             },
             delivery: DeliveryOptions {
                 buffer_bytes: self.buffer_bytes,
@@ -194,6 +277,9 @@ impl Args {
                 },
             },
             max_input_line: crate::input::DEFAULT_MAX_LINE,
+            // Replays are about the stream, not the filter: no metrics.
+            stats_interval: (!replay && self.stats_interval > 0)
+                .then(|| Duration::from_secs(self.stats_interval)),
         })
     }
 }

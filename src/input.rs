@@ -60,7 +60,7 @@ impl<R: Read> LineReader<R> {
                     unterminated: true,
                 }));
             }
-            let newline = available.iter().position(|&b| b == b'\n');
+            let newline = find_newline(available);
             let chunk = available
                 .get(..newline.unwrap_or(available.len()))
                 .unwrap_or_default();
@@ -81,6 +81,25 @@ impl<R: Read> LineReader<R> {
             }
         }
     }
+}
+
+/// The first `\n` in `bytes`, eight bytes at a time (a SWAR memchr).
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut offset = 0;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight) ^ (ONES * u64::from(b'\n'));
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            break;
+        }
+        offset += 8;
+    }
+    let rest = bytes.get(offset..).unwrap_or_default();
+    rest.iter().position(|&b| b == b'\n').map(|i| offset + i)
 }
 
 #[cfg(test)]
@@ -106,6 +125,21 @@ mod tests {
             vec![(b"a".to_vec(), false, false), (b"b".to_vec(), false, true)]
         );
         assert_eq!(lines(b"\r", 10), vec![(b"\r".to_vec(), false, true)]);
+    }
+
+    #[test]
+    fn finds_the_first_newline_anywhere() {
+        for len in 0..40 {
+            assert_eq!(find_newline(&vec![b'x'; len]), None);
+            for at in 0..len {
+                let mut bytes = vec![0x8a_u8; len];
+                bytes[at] = b'\n';
+                if at + 1 < len {
+                    bytes[at + 1] = b'\n';
+                }
+                assert_eq!(find_newline(&bytes), Some(at), "{len} {at}");
+            }
+        }
     }
 
     #[test]

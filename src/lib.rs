@@ -10,14 +10,18 @@
 //! ```
 //!
 //! `run` is the one loop that connects them; `cli` turns flags into its
-//! configuration; `stats` counts what happened, including every drop.
+//! configuration; `stats` counts what happened, including every drop;
+//! `privacy` decides what personal data the session keeps, and `select`
+//! which documents are written.
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod document;
 pub mod input;
+pub mod privacy;
 pub mod protocol;
 pub mod run;
+pub mod select;
 pub mod session;
 pub mod sink;
 pub mod stats;

@@ -7,12 +7,15 @@
 
 use crate::document::{self, Renderer};
 use crate::input::{LineReader, RawLine};
+use crate::privacy::Privacy;
 use crate::protocol::{parse_line, Handshake, Line, Registration};
+use crate::select::Selection;
 use crate::session::{Expiry, Limits, SessionTable, Snapshot};
 use crate::sink::Outlet;
-use crate::stats::{Counters, DropReason, Warner};
+use crate::stats::{add, get, Counters, DropReason, Warner};
 use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// What the pipeline needs to know.
@@ -24,6 +27,12 @@ pub struct PipelineConfig {
     pub document: document::Options,
     /// Write final documents for sessions still open at end of input.
     pub close_at_end: bool,
+    /// Which documents to write.
+    pub selection: Selection,
+    /// What personal data to keep.
+    pub privacy: Privacy,
+    /// Write a self-metrics document at end of input.
+    pub stats_at_end: bool,
 }
 
 /// parse → state → document → outlet, for one line at a time.
@@ -34,24 +43,35 @@ pub struct Pipeline<O: Outlet> {
     /// Where documents go.
     pub outlet: O,
     /// What happened so far.
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
     warner: Warner,
     handshake: Handshake,
     close_at_end: bool,
+    stats_at_end: bool,
+    selection: Selection,
 }
 
 impl<O: Outlet> Pipeline<O> {
+    /// The same pipeline counting into `counters` (shared with the
+    /// self-metrics ticker).
+    pub fn with_counters(mut self, counters: Arc<Counters>) -> Pipeline<O> {
+        self.counters = counters;
+        self
+    }
+
     /// A pipeline writing to `outlet`.
     pub fn new(config: &PipelineConfig, outlet: O) -> Pipeline<O> {
         Pipeline {
-            table: SessionTable::new(config.limits),
+            table: SessionTable::new(config.limits).with_privacy(config.privacy.clone()),
             renderer: Renderer::new(config.document),
             buf: Vec::with_capacity(16 * 1024),
             outlet,
-            counters: Counters::default(),
+            counters: Arc::new(Counters::default()),
             warner: Warner::default(),
             handshake: Handshake::default(),
             close_at_end: config.close_at_end,
+            stats_at_end: config.stats_at_end,
+            selection: config.selection.clone(),
         }
     }
 
@@ -68,9 +88,9 @@ impl<O: Outlet> Pipeline<O> {
     /// Handles one input line. Returns the registration when the line was
     /// `config|ready`.
     pub fn line(&mut self, raw: &RawLine<'_>) -> Option<Registration> {
-        self.counters.lines_received += 1;
+        add(&self.counters.lines_received, 1);
         if raw.cut {
-            self.counters.lines_cut += 1;
+            add(&self.counters.lines_cut, 1);
             self.warner.warn("line_too_long", || {
                 format!("line of over {} bytes cut", raw.bytes.len())
             });
@@ -78,7 +98,7 @@ impl<O: Outlet> Pipeline<O> {
         match catch_unwind(AssertUnwindSafe(|| self.handle(raw.bytes, raw.cut))) {
             Ok(registration) => registration,
             Err(_) => {
-                self.counters.internal_errors += 1;
+                add(&self.counters.internal_errors, 1);
                 self.warner.warn("internal_error", || {
                     format!(
                         "line skipped: {}",
@@ -95,7 +115,7 @@ impl<O: Outlet> Pipeline<O> {
             Ok(Line::Config { key, value }) => return self.handshake.feed(key, value),
             Ok(Line::Report(report)) => report,
             Err(e) => {
-                self.counters.reject(e.code());
+                self.counters.reject(e);
                 self.warner.warn(e.code(), || {
                     format!("line skipped: {}", String::from_utf8_lossy(preview(bytes)))
                 });
@@ -103,7 +123,7 @@ impl<O: Outlet> Pipeline<O> {
             }
         };
         if !report.version.is_known() {
-            self.counters.unknown_versions += 1;
+            add(&self.counters.unknown_versions, 1);
             self.warner.warn("unknown_version", || {
                 format!(
                     "protocol version {} not known, read with the newest layout",
@@ -112,7 +132,7 @@ impl<O: Outlet> Pipeline<O> {
             });
         }
         if report.event.kind().is_none() {
-            self.counters.unknown_events += 1;
+            add(&self.counters.unknown_events, 1);
             self.warner.warn("unknown_event", || {
                 format!(
                     "event {} not known",
@@ -126,11 +146,16 @@ impl<O: Outlet> Pipeline<O> {
             buf,
             outlet,
             counters,
+            selection,
             ..
         } = self;
         let snap = table.apply(&report);
-        emit(renderer, buf, outlet, counters, &snap, cut);
+        emit(renderer, buf, outlet, counters, selection, &snap, cut);
         table.sweep_idle();
+        counters.sessions_open.store(
+            table.open_sessions() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.drain_expired();
         self.report_drops();
         None
@@ -143,15 +168,16 @@ impl<O: Outlet> Pipeline<O> {
             buf,
             outlet,
             counters,
+            selection,
             ..
         } = self;
         table.drain_expired(|snap| {
             match snap.event.expiry {
-                Some(Expiry::Idle) => counters.sessions_expired += 1,
-                Some(Expiry::Evicted) => counters.sessions_evicted += 1,
+                Some(Expiry::Idle) => add(&counters.sessions_expired, 1),
+                Some(Expiry::Evicted) => add(&counters.sessions_evicted, 1),
                 _ => {}
             }
-            emit(renderer, buf, outlet, counters, &snap, false);
+            emit(renderer, buf, outlet, counters, selection, &snap, false);
         });
     }
 
@@ -176,10 +202,12 @@ impl<O: Outlet> Pipeline<O> {
         let metrics = document::Metrics {
             counters: &self.counters,
             delivery: self.outlet.stats(),
-            sessions_open: self.table.open_sessions() as u64,
             dropped_since_last,
         };
         document::render_metrics(&metrics, action, SystemTime::now(), &mut self.buf);
+        self.counters
+            .metric_documents
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.outlet.push(&self.buf);
     }
 
@@ -190,10 +218,18 @@ impl<O: Outlet> Pipeline<O> {
 
     /// End of input: final documents for open sessions (if configured),
     /// then everything delivered. Returns the counters.
-    pub fn finish(mut self) -> (Counters, O) {
+    pub fn finish(mut self) -> (Arc<Counters>, O) {
         if self.close_at_end {
             self.table.close_all();
             self.drain_expired();
+        }
+        self.counters
+            .sessions_open
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        // Drops the stream has not been told of yet, then the final counters.
+        self.report_drops();
+        if self.stats_at_end {
+            self.metrics_document("stats", 0);
         }
         self.outlet.close();
         (self.counters, self.outlet)
@@ -204,18 +240,23 @@ fn emit<O: Outlet>(
     renderer: &mut Renderer,
     buf: &mut Vec<u8>,
     outlet: &mut O,
-    counters: &mut Counters,
+    counters: &Counters,
+    selection: &Selection,
     snap: &Snapshot<'_>,
     input_cut: bool,
 ) {
+    if !selection.wants(snap) {
+        add(&counters.documents_skipped, 1);
+        return;
+    }
     let rendered = renderer.render(snap, buf);
-    counters.documents += 1;
-    counters.document_bytes += buf.len() as u64 + 1;
+    add(&counters.documents, 1);
+    add(&counters.document_bytes, buf.len() as u64 + 1);
     if rendered.truncated || input_cut {
-        counters.documents_truncated += 1;
+        add(&counters.documents_truncated, 1);
     }
     if rendered.invalid_utf8 {
-        counters.documents_invalid_utf8 += 1;
+        add(&counters.documents_invalid_utf8, 1);
     }
     outlet.push(buf);
 }
@@ -228,7 +269,7 @@ fn preview(bytes: &[u8]) -> &[u8] {
 #[derive(Debug)]
 pub struct Summary {
     /// The reading side's counters.
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
     /// Documents delivered by the sink.
     pub delivered: u64,
     /// Documents dropped, per reason.
@@ -247,16 +288,18 @@ impl Summary {
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
         format!(
-            "exiting: lines_received={} lines_rejected={} documents={} delivered={} truncated={} dropped={} ({}) reopened={} internal_errors={}",
-            c.lines_received,
+            "exiting: lines_received={} lines_rejected={} documents={} (session={} metric={}) delivered={} truncated={} dropped={} ({}) reopened={} internal_errors={}",
+            get(&c.lines_received),
             c.rejected_total(),
-            c.documents,
+            get(&c.documents) + get(&c.metric_documents),
+            get(&c.documents),
+            get(&c.metric_documents),
             self.delivered,
-            c.documents_truncated,
+            get(&c.documents_truncated),
             self.dropped.iter().map(|(_, n)| n).sum::<u64>(),
             dropped.join(" "),
             self.reopened,
-            c.internal_errors,
+            get(&c.internal_errors),
         )
     }
 }
@@ -283,8 +326,9 @@ pub fn filter<O: Outlet>(
     mut protocol_out: impl Write,
     outlet: O,
     max_line: usize,
+    counters: Arc<Counters>,
 ) -> Summary {
-    let mut pipeline = Pipeline::new(config, outlet);
+    let mut pipeline = Pipeline::new(config, outlet).with_counters(counters);
     let mut reader = LineReader::new(input, max_line);
     let mut warner = Warner::default();
     loop {
@@ -324,8 +368,9 @@ pub fn replay<O: Outlet>(
     inputs: Vec<Box<dyn Read>>,
     outlet: O,
     max_line: usize,
+    counters: Arc<Counters>,
 ) -> Summary {
-    let mut pipeline = Pipeline::new(config, outlet);
+    let mut pipeline = Pipeline::new(config, outlet).with_counters(counters);
     let mut warner = Warner::default();
     for input in inputs {
         let mut reader = LineReader::new(input, max_line);
@@ -388,7 +433,6 @@ pub fn start(config: &crate::cli::Config) -> Result<Summary, StartError> {
     use crate::cli::Mode;
     use crate::sink::Delivery;
     use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
 
     let inputs: Vec<Box<dyn Read>> = match &config.mode {
         Mode::Filter => Vec::new(),
@@ -408,7 +452,24 @@ pub fn start(config: &crate::cli::Config) -> Result<Summary, StartError> {
     let reopen = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen))
         .map_err(StartError::Setup)?;
-    let delivery = Delivery::start(sink, config.delivery, reopen).map_err(StartError::Setup)?;
+    let counters = Arc::new(Counters::default());
+    let ticker = config.stats_interval.map(|every| {
+        let counters = Arc::clone(&counters);
+        let make: crate::sink::Ticker = Box::new(move |delivery, out| {
+            let metrics = document::Metrics {
+                counters: &counters,
+                delivery,
+                dropped_since_last: 0,
+            };
+            document::render_metrics(&metrics, "stats", SystemTime::now(), out);
+            counters
+                .metric_documents
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        (every, make)
+    });
+    let delivery =
+        Delivery::start(sink, config.delivery, reopen, ticker).map_err(StartError::Setup)?;
     Ok(match config.mode {
         Mode::Filter => filter(
             &config.pipeline,
@@ -416,7 +477,14 @@ pub fn start(config: &crate::cli::Config) -> Result<Summary, StartError> {
             io::stdout(),
             delivery,
             config.max_input_line,
+            counters,
         ),
-        Mode::Replay(_) => replay(&config.pipeline, inputs, delivery, config.max_input_line),
+        Mode::Replay(_) => replay(
+            &config.pipeline,
+            inputs,
+            delivery,
+            config.max_input_line,
+            counters,
+        ),
     })
 }

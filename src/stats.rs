@@ -4,6 +4,7 @@
 //! so a flood of one problem would flood the mail log: each warning code is
 //! printed at most once per [`WARN_INTERVAL`], with the number suppressed.
 
+use crate::protocol::ParseError;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,56 +81,88 @@ impl DeliveryStats {
 
     /// Takes the drops not yet reported.
     pub fn take_unreported(&self) -> u64 {
+        // Called for every line: a plain load in the common case, no locked swap.
+        if self.unreported.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
         self.unreported.swap(0, Ordering::Relaxed)
-    }
-
-    /// Puts back drops whose report could not be sent.
-    pub fn restore_unreported(&self, n: u64) {
-        self.unreported.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-/// Counters of the reading side.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Counters of the reading side. One thread writes them (the reading loop),
+/// others only read them (the periodic self-metrics document), so an add is a
+/// plain load and store, not a locked read-modify-write.
+#[derive(Debug, Default)]
 pub struct Counters {
     /// Lines read.
-    pub lines_received: u64,
-    /// Lines that could not be used, by code.
-    pub lines_rejected: Vec<(&'static str, u64)>,
+    pub lines_received: AtomicU64,
+    /// Lines that could not be used, per [`ParseError::ALL`] index.
+    lines_rejected: [AtomicU64; ParseError::ALL.len()],
     /// Lines longer than the input bound (cut, then used).
-    pub lines_cut: u64,
+    pub lines_cut: AtomicU64,
     /// Documents made.
-    pub documents: u64,
-    /// Their bytes.
-    pub document_bytes: u64,
+    pub documents: AtomicU64,
+    /// Their bytes, newlines included.
+    pub document_bytes: AtomicU64,
+    /// Documents not written because of `--events` or `--ignore-source`.
+    pub documents_skipped: AtomicU64,
     /// Documents shortened by the size policy or holding cut input.
-    pub documents_truncated: u64,
+    pub documents_truncated: AtomicU64,
     /// Documents holding bytes that were not UTF-8.
-    pub documents_invalid_utf8: u64,
+    pub documents_invalid_utf8: AtomicU64,
     /// Report events of kinds this filter does not know.
-    pub unknown_events: u64,
+    pub unknown_events: AtomicU64,
     /// Report lines with a protocol version no release sent.
-    pub unknown_versions: u64,
+    pub unknown_versions: AtomicU64,
+    /// Sessions open now.
+    pub sessions_open: AtomicU64,
     /// Sessions ended by the idle timeout.
-    pub sessions_expired: u64,
+    pub sessions_expired: AtomicU64,
     /// Sessions pushed out by the session limit.
-    pub sessions_evicted: u64,
+    pub sessions_evicted: AtomicU64,
     /// Lines whose processing hit an internal error (a bug), caught and survived.
-    pub internal_errors: u64,
+    pub internal_errors: AtomicU64,
+    /// Self-metrics documents made (`stats`, `documents-dropped`). Two
+    /// threads make them, so this one is a real atomic add.
+    pub metric_documents: AtomicU64,
+}
+
+/// Adds `n` to a counter only this thread writes.
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// Reads a counter.
+pub fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
 }
 
 impl Counters {
     /// Counts one rejected line.
-    pub fn reject(&mut self, code: &'static str) {
-        match self.lines_rejected.iter_mut().find(|(c, _)| *c == code) {
-            Some((_, n)) => *n += 1,
-            None => self.lines_rejected.push((code, 1)),
+    pub fn reject(&self, error: ParseError) {
+        if let Some(i) = ParseError::ALL.iter().position(|e| *e == error) {
+            if let Some(c) = self.lines_rejected.get(i) {
+                add(c, 1);
+            }
         }
+    }
+
+    /// Rejected lines per code, the codes with none left out.
+    pub fn rejected(&self) -> Vec<(&'static str, u64)> {
+        ParseError::ALL
+            .iter()
+            .zip(&self.lines_rejected)
+            .map(|(e, c)| (e.code(), get(c)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// All rejected lines.
     pub fn rejected_total(&self) -> u64 {
-        self.lines_rejected.iter().map(|(_, n)| n).sum()
+        self.lines_rejected.iter().map(get).sum()
     }
 }
 

@@ -6,8 +6,6 @@
 //! `"\\xHH"`) and flagged. Objects and arrays are opened and closed by the
 //! writer, so what it writes is valid JSON by construction.
 
-use std::fmt::Write as _;
-
 /// What writing strings found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flags {
@@ -20,8 +18,14 @@ pub struct Flags {
 /// Builds one JSON document.
 pub struct Writer<'b> {
     out: &'b mut Vec<u8>,
-    /// Per nesting level: has a member been written yet?
-    first: Vec<bool>,
+    /// Bit `n` set: nesting level `n` has no member yet. Our documents nest
+    /// five levels deep; deeper than 64 is not supported.
+    first: u64,
+    /// Open objects and arrays, the outer object included.
+    depth: u32,
+    /// The depth [`Writer::finish`] closes down to: 0 for a document, 1
+    /// for a fragment (members without the braces around them).
+    base: u32,
     /// Strings longer than this many input bytes are cut.
     pub max_text: usize,
     /// What writing found.
@@ -37,86 +41,156 @@ impl<'b> Writer<'b> {
         out.push(b'{');
         Writer {
             out,
-            first: vec![true],
+            first: 1,
+            depth: 1,
+            base: 0,
             max_text,
             flags: Flags::default(),
         }
     }
 
-    fn sep(&mut self) {
-        if let Some(first) = self.first.last_mut() {
-            if !*first {
-                self.out.push(b',');
-            }
-            *first = false;
+    /// Starts members meant to be spliced into documents later with
+    /// [`Writer::members`]: `out` (cleared first) gets no braces around them.
+    pub fn fragment(out: &'b mut Vec<u8>, max_text: usize) -> Writer<'b> {
+        out.clear();
+        Writer {
+            out,
+            first: 1,
+            depth: 1,
+            base: 1,
+            max_text,
+            flags: Flags::default(),
         }
     }
 
+    #[inline(always)]
+    fn level_bit(&self) -> u64 {
+        1u64.checked_shl(self.depth.wrapping_sub(1)).unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn sep(&mut self) {
+        if self.depth == 0 {
+            return;
+        }
+        let bit = self.level_bit();
+        if self.first & bit == 0 {
+            self.out.push(b',');
+        }
+        self.first &= !bit;
+    }
+
+    #[inline]
+    fn push_level(&mut self) {
+        self.depth += 1;
+        self.first |= self.level_bit();
+    }
+
+    #[inline]
+    fn pop_level(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    #[inline(always)]
     fn key(&mut self, key: &str) {
         self.sep();
-        self.out.push(b'"');
         // Keys are our own ASCII constants.
+        self.out.reserve(key.len() + 3);
+        self.out.push(b'"');
         self.out.extend_from_slice(key.as_bytes());
         self.out.extend_from_slice(b"\":");
     }
 
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Opens a nested object.
+    #[inline]
     pub fn begin(&mut self, key: &str) {
         self.key(key);
         self.out.push(b'{');
-        self.first.push(true);
+        self.push_level();
     }
 
     /// Closes the innermost object.
+    #[inline]
     pub fn end(&mut self) {
-        self.first.pop();
+        self.pop_level();
         self.out.push(b'}');
     }
 
     /// Opens an array.
+    #[inline]
     pub fn begin_array(&mut self, key: &str) {
         self.key(key);
         self.out.push(b'[');
-        self.first.push(true);
+        self.push_level();
     }
 
     /// Closes the innermost array.
+    #[inline]
     pub fn end_array(&mut self) {
-        self.first.pop();
+        self.pop_level();
         self.out.push(b']');
     }
 
     /// Opens an object as an array element.
+    #[inline]
     pub fn begin_element(&mut self) {
         self.sep();
         self.out.push(b'{');
-        self.first.push(true);
+        self.push_level();
     }
 
     /// A string array element.
+    #[inline]
     pub fn element_str(&mut self, value: &[u8]) {
         self.sep();
         self.string(value);
     }
 
     /// A string member.
+    #[inline]
     pub fn str(&mut self, key: &str, value: &[u8]) {
         self.key(key);
         self.string(value);
     }
 
-    /// A string member known to be plain ASCII (our own constants).
-    pub fn ascii(&mut self, key: &str, value: &str) {
-        self.str(key, value.as_bytes());
+    /// A string member that is one of our own constants: printable ASCII
+    /// without `"` or `\\`, so it is written without an escaping pass.
+    #[inline]
+    pub fn ascii(&mut self, key: &str, value: &'static str) {
+        debug_assert!(value.bytes().all(is_plain), "{value:?}");
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(value.as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// Members already written as JSON (`"a":1,"b":"c"`, our own constants
+    /// or a fragment this writer made earlier), with the flags found then.
+    #[inline]
+    pub fn members(&mut self, members: &[u8], flags: Flags) {
+        if members.is_empty() {
+            return;
+        }
+        self.sep();
+        self.out.extend_from_slice(members);
+        self.flags.invalid_utf8 |= flags.invalid_utf8;
+        self.flags.cut |= flags.cut;
     }
 
     /// A number member.
+    #[inline]
     pub fn u64(&mut self, key: &str, value: u64) {
         self.key(key);
-        let _ = write!(Fmt(self.out), "{value}");
+        push_u64(self.out, value);
     }
 
     /// A boolean member.
+    #[inline]
     pub fn bool(&mut self, key: &str, value: bool) {
         self.key(key);
         self.out
@@ -125,6 +199,7 @@ impl<'b> Writer<'b> {
 
     /// A member whose value is written by `f` as ASCII with no JSON specials
     /// (timestamps, ids): no escaping pass.
+    #[inline]
     pub fn raw_str(&mut self, key: &str, f: impl FnOnce(&mut Vec<u8>)) {
         self.key(key);
         self.out.push(b'"');
@@ -132,10 +207,11 @@ impl<'b> Writer<'b> {
         self.out.push(b'"');
     }
 
-    /// Closes the outer object; the buffer then holds the whole document.
+    /// Closes the outer object; the buffer then holds the whole document
+    /// (or the whole fragment).
     pub fn finish(mut self) -> Flags {
-        while !self.first.is_empty() {
-            self.first.pop();
+        while self.depth > self.base {
+            self.pop_level();
             self.out.push(b'}');
         }
         self.flags
@@ -157,7 +233,34 @@ impl<'b> Writer<'b> {
             value
         };
         self.flags.cut |= cut;
+        self.out.reserve(value.len() + 2);
         self.out.push(b'"');
+        let mut rest = value;
+        // Runs of printable ASCII are copied as they are; everything else
+        // goes through the escaping below. A UTF-8 sequence is all bytes of
+        // 0x80 and above, so cutting runs at ASCII bytes never splits one.
+        while !rest.is_empty() {
+            let plain = plain_prefix(rest);
+            let (run, tail) = rest.split_at(plain);
+            self.out.extend_from_slice(run);
+            rest = tail;
+            let Some(&b) = rest.first() else {
+                break;
+            };
+            if b.is_ascii() {
+                escape_char(self.out, char::from(b));
+                rest = rest.get(1..).unwrap_or_default();
+                continue;
+            }
+            let high = rest.iter().position(u8::is_ascii).unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(high);
+            self.escape_non_ascii(run);
+            rest = tail;
+        }
+        self.out.push(b'"');
+    }
+
+    fn escape_non_ascii(&mut self, value: &[u8]) {
         for chunk in value.utf8_chunks() {
             for c in chunk.valid().chars() {
                 escape_char(self.out, c);
@@ -172,7 +275,79 @@ impl<'b> Writer<'b> {
                 }
             }
         }
-        self.out.push(b'"');
+    }
+}
+
+/// Printable ASCII that JSON takes as it is.
+fn is_plain(b: u8) -> bool {
+    matches!(b, b' '..=b'~') && b != b'"' && b != b'\\'
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// True when some byte of `x` is zero (exact, no false positives).
+fn any_zero(x: u64) -> bool {
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
+/// True when all eight bytes of `x` are [`is_plain`].
+fn all_plain(x: u64) -> bool {
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS != 0;
+    let not_ascii = x & HIGHS != 0;
+    !(below_space
+        || not_ascii
+        || any_zero(x ^ (ONES * u64::from(b'"')))
+        || any_zero(x ^ (ONES * u64::from(b'\\')))
+        || any_zero(x ^ (ONES * 0x7f)))
+}
+
+/// The length of the run of [`is_plain`] bytes `value` starts with; eight
+/// bytes at a time, as most strings are plain through and through.
+fn plain_prefix(value: &[u8]) -> usize {
+    let mut n = 0;
+    let mut words = value.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        if !all_plain(u64::from_le_bytes(bytes)) {
+            break;
+        }
+        n += 8;
+    }
+    let tail = value.get(n..).unwrap_or_default();
+    n + tail
+        .iter()
+        .position(|&b| !is_plain(b))
+        .unwrap_or(tail.len())
+}
+
+/// Appends `n` in decimal.
+pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    let mut buf = [0u8; 20];
+    let mut len = 0;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    // Byte by byte: short numbers are cheaper so than through memcpy.
+    for &d in buf.get(buf.len() - len..).unwrap_or_default() {
+        out.push(d);
+    }
+}
+
+/// Appends `n` as `width` lowercase hex digits (at most 16), zero-padded.
+pub fn push_hex(out: &mut Vec<u8>, n: u64, width: u32) {
+    for shift in (0..width.min(16)).rev() {
+        out.push(hex_digit(((n >> (4 * shift)) & 0xf) as u8));
     }
 }
 
@@ -200,16 +375,6 @@ fn escape_char(out: &mut Vec<u8>, c: char) {
     }
 }
 
-/// `fmt::Write` into a byte buffer.
-pub struct Fmt<'a>(pub &'a mut Vec<u8>);
-
-impl std::fmt::Write for Fmt<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +397,45 @@ mod tests {
             one("é€😀".as_bytes(), 100).0,
             r#"{"k":"\u00e9\u20ac\ud83d\ude00"}"#
         );
+    }
+
+    #[test]
+    fn plain_runs_match_the_byte_rule() {
+        let mut rng = 0x1234_5678_u64;
+        for len in 0..40 {
+            for _ in 0..500 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        // Mostly plain, with every kind of special now and then.
+                        match rng % 16 {
+                            0 => (rng >> 8) as u8,
+                            _ => b' ' + ((rng >> 8) % 95) as u8,
+                        }
+                    })
+                    .collect();
+                let expected = bytes.iter().position(|&b| !is_plain(b)).unwrap_or(len);
+                assert_eq!(plain_prefix(&bytes), expected, "{bytes:?}");
+            }
+        }
+        for special in [0u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xff] {
+            for at in 0..17 {
+                let mut bytes = vec![b'a'; 17];
+                bytes[at] = special;
+                assert_eq!(plain_prefix(&bytes), at);
+            }
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for n in [0, 7, 10, 99, 100, 65_535, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 
     #[test]

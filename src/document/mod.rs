@@ -19,7 +19,8 @@ mod time;
 pub use json::Flags;
 pub use time::Clock;
 
-use crate::session::{Endpoint, Snapshot, Text};
+use crate::protocol::{AuthResult, EventKind, Subsystem};
+use crate::session::{Endpoint, Session, Snapshot, Text, Transaction};
 use json::Writer;
 use std::net::IpAddr;
 
@@ -97,6 +98,7 @@ const LEVELS: [Level; 5] = [
 pub struct Renderer {
     clock: Clock,
     options: Options,
+    cache: Cache,
 }
 
 impl Renderer {
@@ -107,7 +109,15 @@ impl Renderer {
             options: Options {
                 max_bytes: options.max_bytes.max(MIN_MAX_BYTES),
             },
+            cache: Cache::new(CACHE_SLOTS),
         }
+    }
+
+    /// The same renderer without its fragment cache: every part of every
+    /// document is written from the session (tests compare the two).
+    pub fn uncached(mut self) -> Renderer {
+        self.cache = Cache::default();
+        self
     }
 
     /// Writes the document for `snap` into `out` (cleared first), without a newline.
@@ -141,7 +151,21 @@ impl Renderer {
     ) -> Flags {
         let s = snap.session;
         let e = &snap.event;
-        let clock = &mut self.clock;
+        let Renderer {
+            clock,
+            cache,
+            options,
+        } = self;
+        // Past this size the document is written again at a tighter level,
+        // so recipient lists stop there (K recipients cost O(K), not O(K²)).
+        let budget = options.max_bytes;
+        // The full level takes the parts that follow the link facts and the
+        // transaction from the cache.
+        let cached = if truncated {
+            None
+        } else {
+            cache.get(s, clock, budget)
+        };
         let mut w = Writer::new(out, level.max_text);
         w.raw_str("@timestamp", |o| clock.write(e.time, o));
         w.begin("event");
@@ -155,54 +179,38 @@ impl Renderer {
         }
         w.end();
 
-        if !level.minimal {
-            endpoint(&mut w, "source", s.src.as_ref(), s.rdns.as_ref());
-            endpoint(&mut w, "destination", s.dest.as_ref(), None);
+        match cached {
+            Some(slot) => slot.link.splice(&mut w),
+            None => link_facts(&mut w, s, level),
         }
 
-        w.begin("tls");
-        w.bool("established", s.tls.is_some());
-        if let (Some(tls), false) = (&s.tls, level.minimal) {
-            if let Some(protocol) = tls.protocol {
-                w.ascii("version_protocol", protocol);
-            }
-            text(&mut w, "version", &tls.version);
-            text(&mut w, "cipher", &tls.cipher);
-        }
-        w.end();
-
-        if let (Some(auth), false) = (&s.auth, level.minimal) {
+        // The session's user is the one it authenticated as; a failed
+        // attempt names its user on its own link-auth document only.
+        let user = s
+            .auth
+            .as_ref()
+            .filter(|a| a.result == AuthResult::Pass || e.kind == Some(EventKind::LinkAuth));
+        if let (Some(auth), false) = (user, level.minimal) {
             w.begin("user");
             text(&mut w, "name", &auth.username);
             w.end();
         }
 
         if let (Some(tx), false) = (&s.tx, level.minimal) {
-            w.begin("email");
-            w.raw_str("local_id", |o| hex8(o, tx.msgid));
-            if let Some(sender) = &tx.sender {
-                w.begin("from");
-                text(&mut w, "address", &sender.address);
-                w.end();
+            match cached {
+                Some(slot) => slot.email.splice(&mut w),
+                None => email(&mut w, tx, level, budget),
             }
-            if tx.accepted > 0 && level.max_list > 0 {
-                w.begin("to");
-                w.begin_array("address");
-                for address in tx.accepted_addresses().take(level.max_list) {
-                    w.element_str(address.bytes());
-                }
-                w.end_array();
-                w.end();
-            }
-            w.end();
         }
 
         w.begin("opensmtpd");
         w.ascii("subsystem", s.key.subsystem.as_str());
         w.begin("session");
-        w.raw_str("id", |o| hex16(o, s.key.id));
+        match cached {
+            Some(slot) => slot.ids.splice(&mut w),
+            None => session_ids(&mut w, s, level, clock),
+        }
         if !level.minimal {
-            w.raw_str("start", |o| clock.write(s.start, o));
             let micros = s.last.as_micros().saturating_sub(s.start.as_micros());
             w.u64("duration_us", u64::try_from(micros).unwrap_or(0));
         }
@@ -212,22 +220,33 @@ impl Renderer {
         if let Some(expiry) = e.expiry {
             w.ascii("end", expiry.action());
         }
+        if s.closed {
+            // The session's last document, however it ended: count sessions
+            // with one clause.
+            w.bool("final", true);
+        }
         w.end();
         if !level.minimal {
             self::protocol(&mut w, snap);
+            match cached {
+                Some(slot) => slot.local.splice(&mut w),
+                None => local_facts(&mut w, s, level),
+            }
             state(&mut w, snap, level);
+            if let Some(tx) = &s.tx {
+                match cached {
+                    Some(slot) => slot.transaction.splice(&mut w),
+                    None => transaction(&mut w, tx, level, budget),
+                }
+            }
         }
-        if let Some((address, result)) = e.mail {
-            w.begin("mail");
-            w.str("address", address);
-            w.ascii("result", result.as_str());
-            w.end();
-        }
-        if let Some((address, result)) = e.rcpt {
-            w.begin("rcpt");
-            w.str("address", address);
-            w.ascii("result", result.as_str());
-            w.end();
+        for (key, scoped) in [("mail", &e.mail), ("rcpt", &e.rcpt)] {
+            if let Some((address, result)) = scoped {
+                w.begin(key);
+                text(&mut w, "address", address);
+                w.ascii("result", result.as_str());
+                w.end();
+            }
         }
         if e.kind.is_none() && e.expiry.is_none() {
             w.bool("unknown_event", true);
@@ -262,8 +281,42 @@ fn protocol(w: &mut Writer<'_>, snap: &Snapshot<'_>) {
     w.end();
 }
 
-fn state(w: &mut Writer<'_>, snap: &Snapshot<'_>, level: Level) {
-    let s = snap.session;
+/// Top-level members that follow the link facts: source, destination, tls.
+fn link_facts(w: &mut Writer<'_>, s: &Session, level: Level) {
+    if !level.minimal {
+        // rDNS names the peer: the client in smtp-in, the remote server
+        // (our destination) in smtp-out.
+        let (src_name, dest_name) = match s.key.subsystem {
+            Subsystem::SmtpIn => (s.rdns.as_ref(), None),
+            Subsystem::SmtpOut => (None, s.rdns.as_ref()),
+        };
+        endpoint(w, "source", s.src.as_ref(), src_name);
+        endpoint(w, "destination", s.dest.as_ref(), dest_name);
+    }
+
+    w.begin("tls");
+    w.bool("established", s.tls.is_some());
+    if let (Some(tls), false) = (&s.tls, level.minimal) {
+        if let Some(protocol) = tls.protocol {
+            w.ascii("version_protocol", protocol);
+        }
+        text(w, "version", &tls.version);
+        text(w, "cipher", &tls.cipher);
+    }
+    w.end();
+}
+
+/// `opensmtpd.session` members fixed for the session's life: id and start.
+fn session_ids(w: &mut Writer<'_>, s: &Session, level: Level, clock: &mut Clock) {
+    w.raw_str("id", |o| hex16(o, s.key.id));
+    if !level.minimal {
+        w.raw_str("start", |o| clock.write(s.start, o));
+    }
+}
+
+/// `opensmtpd.*` members that follow the link facts: fcrdns, greeting,
+/// helo, tls, auth.
+fn local_facts(w: &mut Writer<'_>, s: &Session, level: Level) {
     if let Some(fcrdns) = s.fcrdns {
         w.ascii("fcrdns", fcrdns.as_str());
     }
@@ -289,6 +342,10 @@ fn state(w: &mut Writer<'_>, snap: &Snapshot<'_>, level: Level) {
         w.ascii("result", auth.result.as_str());
         w.end();
     }
+}
+
+fn state(w: &mut Writer<'_>, snap: &Snapshot<'_>, level: Level) {
+    let s = snap.session;
     if level.free_text {
         if let Some(command) = &s.command {
             text(w, "command", command);
@@ -337,45 +394,150 @@ fn state(w: &mut Writer<'_>, snap: &Snapshot<'_>, level: Level) {
     w.u64("connects", c.connects);
     w.u64("filter_verdicts", c.filter_verdicts);
     w.end();
-    if let Some(tx) = &s.tx {
-        w.begin("transaction");
-        w.raw_str("msgid", |o| hex8(o, tx.msgid));
-        w.ascii("status", tx.status.as_str());
-        if tx.partial {
-            w.bool("partial", true);
+}
+
+/// The top-level `email` member. Lists stop once the document is over
+/// `budget` bytes: it will be written again at a tighter level anyway.
+fn email(w: &mut Writer<'_>, tx: &Transaction, level: Level, budget: usize) {
+    w.begin("email");
+    w.raw_str("local_id", |o| hex8(o, tx.msgid));
+    if let Some(sender) = &tx.sender {
+        w.begin("from");
+        text(w, "address", &sender.address);
+        w.end();
+    }
+    if tx.accepted > 0 && level.max_list > 0 {
+        w.begin("to");
+        w.begin_array("address");
+        for address in tx.accepted_addresses().take(level.max_list) {
+            if w.len() > budget {
+                break;
+            }
+            w.element_str(address.bytes());
         }
-        if let Some(sender) = &tx.sender {
-            w.begin("mail");
-            text(w, "address", &sender.address);
-            w.ascii("result", sender.result.as_str());
+        w.end_array();
+        w.end();
+    }
+    w.end();
+}
+
+/// The `opensmtpd.transaction` member; lists stop past `budget` as in [`email`].
+fn transaction(w: &mut Writer<'_>, tx: &Transaction, level: Level, budget: usize) {
+    w.begin("transaction");
+    w.raw_str("msgid", |o| hex8(o, tx.msgid));
+    w.ascii("status", tx.status.as_str());
+    if tx.partial {
+        w.bool("partial", true);
+    }
+    if let Some(sender) = &tx.sender {
+        w.begin("mail");
+        text(w, "address", &sender.address);
+        w.ascii("result", sender.result.as_str());
+        w.end();
+    }
+    if level.max_list > 0 && !tx.recipients.is_empty() {
+        w.begin_array("rcpt");
+        for r in tx.recipients.iter().take(level.max_list) {
+            if w.len() > budget {
+                break;
+            }
+            w.begin_element();
+            text(w, "address", &r.address);
+            w.ascii("result", r.result.as_str());
+            if !r.envelopes.is_empty() {
+                w.begin_array("envelope_ids");
+                for evpid in &r.envelopes {
+                    w.sep_hex16(*evpid);
+                }
+                w.end_array();
+            }
             w.end();
         }
-        if level.max_list > 0 && !tx.recipients.is_empty() {
-            w.begin_array("rcpt");
-            for r in tx.recipients.iter().take(level.max_list) {
-                w.begin_element();
-                text(w, "address", &r.address);
-                w.ascii("result", r.result.as_str());
-                if !r.envelopes.is_empty() {
-                    w.begin_array("envelope_ids");
-                    for evpid in &r.envelopes {
-                        w.sep_hex16(*evpid);
-                    }
-                    w.end_array();
-                }
-                w.end();
-            }
-            w.end_array();
+        w.end_array();
+    }
+    w.u64("rcpt_accepted", tx.accepted);
+    w.u64("rcpt_refused", tx.refused);
+    if let Some(data) = tx.data {
+        w.ascii("data_result", data.as_str());
+    }
+    if let Some(size) = tx.size {
+        w.u64("size", size);
+    }
+    w.end();
+}
+
+/// Slots in the fragment cache. A session's parts stay cached while no
+/// other session that maps to its slot has an event, so a few hundred busy
+/// sessions render at full speed; memory stays near 256 KiB.
+const CACHE_SLOTS: usize = 256;
+
+/// Members rendered once and spliced into later documents.
+#[derive(Default)]
+struct Fragment {
+    bytes: Vec<u8>,
+    flags: Flags,
+}
+
+impl Fragment {
+    fn render(&mut self, f: impl FnOnce(&mut Writer<'_>)) {
+        let mut w = Writer::fragment(&mut self.bytes, usize::MAX);
+        f(&mut w);
+        self.flags = w.finish();
+    }
+
+    fn splice(&self, w: &mut Writer<'_>) {
+        w.members(&self.bytes, self.flags);
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The session's facts stamp the fragments were made from; 0: none.
+    stamp: u64,
+    link: Fragment,
+    ids: Fragment,
+    local: Fragment,
+    /// The session's tx stamp the transaction fragments were made from.
+    tx_stamp: u64,
+    email: Fragment,
+    transaction: Fragment,
+}
+
+/// The parts of a full-level document that change only with a session's
+/// link facts ([`Session::facts_stamp`]) or its transaction
+/// ([`Session::tx_stamp`]), rendered once per change instead of once per
+/// event. Direct-mapped by session id; empty means off.
+#[derive(Default)]
+struct Cache {
+    slots: Vec<Slot>,
+}
+
+impl Cache {
+    fn new(slots: usize) -> Cache {
+        Cache {
+            slots: (0..slots).map(|_| Slot::default()).collect(),
         }
-        w.u64("rcpt_accepted", tx.accepted);
-        w.u64("rcpt_refused", tx.refused);
-        if let Some(data) = tx.data {
-            w.ascii("data_result", data.as_str());
+    }
+
+    fn get(&mut self, s: &Session, clock: &mut Clock, budget: usize) -> Option<&Slot> {
+        let full = *LEVELS.first()?;
+        let index = (s.key.id as usize ^ s.key.subsystem as usize) % self.slots.len().max(1);
+        let slot = self.slots.get_mut(index)?;
+        if slot.stamp != s.facts_stamp || s.facts_stamp == 0 {
+            slot.link.render(|w| link_facts(w, s, full));
+            slot.ids.render(|w| session_ids(w, s, full, clock));
+            slot.local.render(|w| local_facts(w, s, full));
+            slot.stamp = s.facts_stamp;
         }
-        if let Some(size) = tx.size {
-            w.u64("size", size);
+        if slot.tx_stamp != s.tx_stamp || s.tx_stamp == 0 {
+            let tx = s.tx.as_ref();
+            slot.email
+                .render(|w| tx.map_or((), |tx| email(w, tx, full, budget)));
+            slot.transaction
+                .render(|w| tx.map_or((), |tx| transaction(w, tx, full, budget)));
+            slot.tx_stamp = s.tx_stamp;
         }
-        w.end();
+        Some(slot)
     }
 }
 
@@ -424,8 +586,20 @@ fn endpoint(w: &mut Writer<'_>, key: &str, end: Option<&Endpoint>, domain: Optio
 }
 
 fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
-    use std::io::Write as _;
-    let _ = write!(out, "{ip}");
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                json::push_u64(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 fn reply_code(response: &[u8]) -> Option<u64> {
@@ -440,25 +614,17 @@ fn reply_code(response: &[u8]) -> Option<u64> {
 }
 
 fn hex8(out: &mut Vec<u8>, n: u32) {
-    use std::io::Write as _;
-    let _ = write!(out, "{n:08x}");
+    json::push_hex(out, u64::from(n), 8);
 }
 
 fn hex16(out: &mut Vec<u8>, n: u64) {
-    use std::io::Write as _;
-    let _ = write!(out, "{n:016x}");
+    json::push_hex(out, n, 16);
 }
 
 impl Writer<'_> {
     fn sep_hex16(&mut self, n: u64) {
-        let mut buf = [0u8; 16];
-        for (i, slot) in buf.iter_mut().enumerate() {
-            let nibble = (n >> (60 - 4 * i)) & 0xf;
-            *slot = b"0123456789abcdef"
-                .get(nibble as usize)
-                .copied()
-                .unwrap_or(b'0');
-        }
+        let mut buf = Vec::with_capacity(16);
+        json::push_hex(&mut buf, n, 16);
         self.element_str(&buf);
     }
 }
@@ -472,8 +638,6 @@ pub struct Metrics<'a> {
     pub counters: &'a crate::stats::Counters,
     /// The sink side.
     pub delivery: &'a crate::stats::DeliveryStats,
-    /// Sessions open now.
-    pub sessions_open: u64,
     /// Documents dropped since the last documents-dropped document.
     pub dropped_since_last: u64,
 }
@@ -485,8 +649,7 @@ pub fn render_metrics(
     now: std::time::SystemTime,
     out: &mut Vec<u8>,
 ) {
-    use crate::stats::DropReason;
-    use std::sync::atomic::Ordering::Relaxed;
+    use crate::stats::{get, DropReason};
     let since = now
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -496,6 +659,7 @@ pub fn render_metrics(
     };
     let mut clock = Clock::default();
     let c = m.counters;
+    let d = m.delivery;
     let mut w = Writer::new(out, 64);
     w.raw_str("@timestamp", |o| clock.write(time, o));
     w.begin("event");
@@ -506,33 +670,34 @@ pub fn render_metrics(
     w.end();
     w.begin("opensmtpd");
     w.begin("jsonlog");
-    w.u64("lines_received", c.lines_received);
+    w.u64("lines_received", get(&c.lines_received));
     w.u64("lines_rejected", c.rejected_total());
-    w.u64("lines_cut", c.lines_cut);
-    w.u64("documents", c.documents);
-    w.u64("document_bytes", c.document_bytes);
-    w.u64("documents_truncated", c.documents_truncated);
-    w.u64("documents_invalid_utf8", c.documents_invalid_utf8);
-    w.u64("documents_delivered", m.delivery.delivered.load(Relaxed));
-    w.u64("documents_dropped", m.delivery.dropped_total());
+    w.u64("lines_cut", get(&c.lines_cut));
+    w.u64("documents", get(&c.documents));
+    w.u64("document_bytes", get(&c.document_bytes));
+    w.u64("documents_skipped", get(&c.documents_skipped));
+    w.u64("documents_truncated", get(&c.documents_truncated));
+    w.u64("documents_invalid_utf8", get(&c.documents_invalid_utf8));
+    w.u64("documents_delivered", get(&d.delivered));
+    w.u64("documents_dropped", d.dropped_total());
     for reason in DropReason::ALL {
         let key = match reason {
             DropReason::BufferFull => "dropped_buffer_full",
             DropReason::SinkRejected => "dropped_sink_rejected",
             DropReason::Shutdown => "dropped_shutdown",
         };
-        w.u64(key, m.delivery.dropped(reason));
+        w.u64(key, d.dropped(reason));
     }
     if m.dropped_since_last > 0 {
         w.u64("dropped_since_last", m.dropped_since_last);
     }
-    w.u64("sink_reopened", m.delivery.reopened.load(Relaxed));
-    w.u64("sessions_open", m.sessions_open);
-    w.u64("sessions_expired", c.sessions_expired);
-    w.u64("sessions_evicted", c.sessions_evicted);
-    w.u64("unknown_events", c.unknown_events);
-    w.u64("unknown_versions", c.unknown_versions);
-    w.u64("internal_errors", c.internal_errors);
+    w.u64("sink_reopened", get(&d.reopened));
+    w.u64("sessions_open", get(&c.sessions_open));
+    w.u64("sessions_expired", get(&c.sessions_expired));
+    w.u64("sessions_evicted", get(&c.sessions_evicted));
+    w.u64("unknown_events", get(&c.unknown_events));
+    w.u64("unknown_versions", get(&c.unknown_versions));
+    w.u64("internal_errors", get(&c.internal_errors));
     w.end();
     w.end();
     w.finish();

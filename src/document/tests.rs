@@ -181,3 +181,82 @@ fn smallest_line_limit_still_holds_a_document() {
         assert!(text.len() <= MIN_MAX_BYTES, "{}", text.len());
     }
 }
+
+/// The fragment cache must be invisible: every document equal to the one
+/// written from the session alone. Many sessions share each cache slot,
+/// events come in any order, with odd bytes, link facts that change mid-
+/// session, long recipient lists and every size level.
+#[test]
+fn fragment_cache_changes_no_byte() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let templates = [
+        "link-connect|{s}|mail.example.org|pass|192.0.2.{n}:4{n}|192.0.2.25:25",
+        "link-connect|{s}|<unknown>|fail|[2001:db8::{n}]:25|unix:/run/smtpd.sock",
+        "link-greeting|{s}|mx{n}.example.org",
+        "link-identify|{s}|EHLO|client{n}.example",
+        "link-tls|{s}|TLSv1.3:TLS_AES_256_GCM_SHA384:256",
+        "link-auth|{s}|pass|user{n}",
+        "link-auth|{s}|fail|caf\u{e9}\u{1f600}{n}",
+        "tx-begin|{s}|0000000{m}",
+        "tx-mail|{s}|0000000{m}|ok|a{n}@example.org",
+        "tx-rcpt|{s}|0000000{m}|ok|r{n}@example.org",
+        "tx-rcpt|{s}|0000000{m}|permfail|x\"{n}\\@example.org",
+        "tx-envelope|{s}|0000000{m}|0000000{m}0000000{n}",
+        "tx-data|{s}|0000000{m}|ok",
+        "tx-commit|{s}|0000000{m}|{n}00",
+        "tx-rollback|{s}|0000000{m}",
+        "tx-reset|{s}|0000000{m}",
+        "protocol-client|{s}|RCPT TO:<r{n}@example.org>",
+        "protocol-server|{s}|250 2.1.5 Ok {n}",
+        "filter-response|{s}|rcpt-to|reject|550 no {n}",
+        "filter-report|{s}|builtin|spam|score {n}",
+        "timeout|{s}",
+        "link-disconnect|{s}",
+    ];
+    let mut lines = Vec::new();
+    for i in 0..6000u64 {
+        let r = next();
+        let session = format!("{:016x}", (r >> 8) % 700 + 1);
+        let t = templates[(r % templates.len() as u64) as usize];
+        let n = (r >> 20) % 10;
+        let m = (r >> 24) % 3 + 1;
+        let line = t
+            .replace("{s}", &session)
+            .replace("{n}", &n.to_string())
+            .replace("{m}", &m.to_string());
+        lines.push(format!(
+            "report|0.7|{}.{:06}|smtp-in|{line}",
+            1_730_000_000 + i / 50,
+            i % 1_000_000
+        ));
+    }
+    for max_bytes in [MIN_MAX_BYTES, 1500, Options::default().max_bytes] {
+        let options = Options { max_bytes };
+        let (mut a, mut b) = (
+            SessionTable::new(Limits::default()),
+            SessionTable::new(Limits::default()),
+        );
+        let mut cached = Renderer::new(options);
+        let mut plain = Renderer::new(options).uncached();
+        let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+        for line in &lines {
+            let Ok(Line::Report(r)) = parse_line(line.as_bytes()) else {
+                panic!("{line}")
+            };
+            let ra = cached.render(&a.apply(&r), &mut out_a);
+            let rb = plain.render(&b.apply(&r), &mut out_b);
+            assert_eq!(ra, rb, "{line}");
+            assert_eq!(
+                String::from_utf8_lossy(&out_a),
+                String::from_utf8_lossy(&out_b),
+                "{line}"
+            );
+        }
+    }
+}

@@ -1,36 +1,85 @@
-//! RFC 3339 UTC timestamps with microseconds, without a date library:
-//! the civil date is computed once per second of input and reused.
+//! RFC 3339 UTC timestamps with microseconds, without a date library and
+//! without `fmt`: the civil date is computed by hand and the last two
+//! seconds formatted are kept (a document has the event's time and the
+//! session's start, which alternate).
 
 use crate::protocol::Timestamp;
-use std::fmt::Write as _;
+
+/// `YYYY-MM-DDTHH:MM:SS.` (years past 9999 take more digits).
+#[derive(Clone, Copy)]
+struct Prefix {
+    secs: i64,
+    len: usize,
+    bytes: [u8; 32],
+}
 
 /// Formats timestamps, caching the part that changes once a second.
 #[derive(Default)]
 pub struct Clock {
-    secs: Option<i64>,
-    /// `YYYY-MM-DDTHH:MM:SS.` for `secs`.
-    prefix: String,
+    slots: [Option<Prefix>; 2],
+    /// The slot to replace next.
+    next: usize,
 }
 
 impl Clock {
     /// Appends `2026-11-25T14:44:33.123456Z`.
     pub fn write(&mut self, t: Timestamp, out: &mut Vec<u8>) {
-        if self.secs != Some(t.secs) {
-            self.prefix.clear();
-            let (y, m, d, hh, mm, ss) = civil(t.secs);
-            let _ = write!(self.prefix, "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.");
-            self.secs = Some(t.secs);
-        }
-        out.extend_from_slice(self.prefix.as_bytes());
-        let mut micros = t.micros.min(999_999);
-        let mut digits = [b'0'; 6];
-        for slot in digits.iter_mut().rev() {
-            *slot = b'0' + (micros % 10) as u8;
-            micros /= 10;
-        }
+        let cached = self.slots.iter().flatten().find(|p| p.secs == t.secs);
+        let prefix = match cached {
+            Some(p) => *p,
+            None => {
+                let p = prefix(t.secs);
+                if let Some(slot) = self.slots.get_mut(self.next) {
+                    *slot = Some(p);
+                }
+                self.next = (self.next + 1) % self.slots.len();
+                p
+            }
+        };
+        out.extend_from_slice(prefix.bytes.get(..prefix.len).unwrap_or_default());
+        let micros = t.micros.min(999_999);
+        let mut digits = *b"000000Z";
+        put_digits(digits.get_mut(..6).unwrap_or_default(), u64::from(micros));
         out.extend_from_slice(&digits);
-        out.push(b'Z');
     }
+}
+
+/// Fills `slots` with the low digits of `n`, zero-padded to its length.
+fn put_digits(slots: &mut [u8], mut n: u64) {
+    for slot in slots.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+fn prefix(secs: i64) -> Prefix {
+    let (y, m, d, hh, mm, ss) = civil(secs);
+    let mut bytes = [0u8; 32];
+    let mut len = 0;
+    let mut put = |text: &[u8]| {
+        for &b in text {
+            if let Some(slot) = bytes.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        }
+    };
+    if y < 0 {
+        put(b"-");
+    }
+    let year = y.unsigned_abs();
+    let mut buf = [0u8; 20];
+    let width = (year.checked_ilog10().unwrap_or(0) as usize + 1).max(4);
+    let start = buf.len().saturating_sub(width);
+    put_digits(buf.get_mut(start..).unwrap_or_default(), year);
+    put(buf.get(start..).unwrap_or_default());
+    for (sep, n) in [(b'-', m), (b'-', d), (b'T', hh), (b':', mm), (b':', ss)] {
+        let mut two = [sep, 0, 0];
+        put_digits(two.get_mut(1..).unwrap_or_default(), u64::from(n));
+        put(&two);
+    }
+    put(b".");
+    Prefix { secs, len, bytes }
 }
 
 /// Seconds since the epoch to (year, month, day, hour, minute, second), UTC,

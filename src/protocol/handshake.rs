@@ -31,6 +31,11 @@ impl Handshake {
     /// Takes one `config|KEY|VALUE` line. Unknown keys are ignored, as
     /// smtpd-filters(7) asks. Returns the registration at `config|ready`.
     pub fn feed(&mut self, key: &[u8], value: &[u8]) -> Option<Registration> {
+        // One registration per process: a second handshake (a replayed
+        // capture, a confused peer) must not register every event twice.
+        if self.ready {
+            return None;
+        }
         match key {
             b"subsystem" if value == b"smtp-in" => self.smtp_in = true,
             b"subsystem" if value == b"smtp-out" => self.smtp_out = true,

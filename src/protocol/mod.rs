@@ -62,19 +62,31 @@ impl Timestamp {
             ),
             None => (text, &b"0"[..]),
         };
-        let all_digits = |d: &[u8], max: usize| {
-            !d.is_empty() && d.len() <= max && d.iter().all(u8::is_ascii_digit)
-        };
-        if !all_digits(secs, 12) || !all_digits(frac, 9) {
+        if secs.is_empty() || secs.len() > 12 || frac.is_empty() || frac.len() > 9 {
             return Err(ParseError::Timestamp);
         }
-        let secs = secs.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
-        let mut micros = 0u32;
-        for i in 0..6 {
-            let digit = frac.get(i).map_or(0, |d| u32::from(d - b'0'));
-            micros = micros * 10 + digit;
+        let digit = |d: u8| match d {
+            b'0'..=b'9' => Ok(d - b'0'),
+            _ => Err(ParseError::Timestamp),
+        };
+        let mut whole = 0i64;
+        for &d in secs {
+            whole = whole * 10 + i64::from(digit(d)?);
         }
-        Ok(Timestamp { secs, micros })
+        let mut micros = 0u32;
+        for (i, &d) in frac.iter().enumerate() {
+            let d = digit(d)?;
+            if i < 6 {
+                micros = micros * 10 + u32::from(d);
+            }
+        }
+        for _ in frac.len()..6 {
+            micros *= 10;
+        }
+        Ok(Timestamp {
+            secs: whole,
+            micros,
+        })
     }
 
     /// Microseconds since the epoch.

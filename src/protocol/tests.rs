@@ -304,6 +304,11 @@ fn handshake_registers_what_smtpd_offered() {
         Some("register|report|smtp-out|*\nregister|ready")
     );
     assert_eq!(run(&["config|subsystem|smtp-in"]), None);
+    // Only the first config|ready registers.
+    assert_eq!(
+        run(&["config|ready", "config|subsystem|smtp-out", "config|ready"]),
+        None
+    );
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub use endpoint::Endpoint;
 pub use text::{caps, Text};
 pub use tx::{Recipient, Sender, Transaction, TxStatus};
 
+use crate::privacy::Privacy;
 use crate::protocol::{
     AuthResult, Event, EventKind, Fcrdns, FilterKind, HeloMethod, Report, Subsystem, Timestamp,
     TxResult, Version,
@@ -158,7 +159,7 @@ pub struct Session {
     /// HELO/EHLO/LHLO and the name given.
     pub helo: Option<(HeloMethod, Text)>,
     /// TLS, once link-tls came.
-    pub tls: Option<Tls>,
+    pub tls: Option<Box<Tls>>,
     /// The last AUTH attempt.
     pub auth: Option<Auth>,
     /// The last client command (secrets masked).
@@ -168,15 +169,22 @@ pub struct Session {
     /// The last filter-response.
     pub filter_verdict: Option<FilterVerdict>,
     /// The last filter-report.
-    pub filter_note: Option<FilterNote>,
+    pub filter_note: Option<Box<FilterNote>>,
     /// True after a timeout event.
     pub timed_out: bool,
     /// Counters.
     pub counters: Counters,
     /// The open transaction.
-    pub tx: Option<Transaction>,
+    pub tx: Option<Box<Transaction>>,
     /// True once link-disconnect (or expiry) ended it.
     pub closed: bool,
+    /// Changes whenever the link facts may have changed (rdns, fcrdns, src,
+    /// dest, greeting, helo, tls, auth: the link-* events), and is unique
+    /// across the table: a renderer may keep what it made of those facts
+    /// for as long as the stamp stays. 0 until the first event.
+    pub facts_stamp: u64,
+    /// The same for the open transaction: changes with every tx-* event.
+    pub tx_stamp: u64,
     generation: u64,
 }
 
@@ -203,6 +211,8 @@ impl Session {
             counters: Counters::default(),
             tx: None,
             closed: false,
+            facts_stamp: 0,
+            tx_stamp: 0,
             generation,
         }
     }
@@ -214,7 +224,7 @@ impl Session {
             .tx
             .take()
             .filter(|t| t.msgid == msgid)
-            .unwrap_or_else(|| Transaction::new(msgid, true));
+            .unwrap_or_else(|| Box::new(Transaction::new(msgid, true)));
         self.tx.insert(tx)
     }
 }
@@ -242,7 +252,7 @@ impl Expiry {
 }
 
 /// What one event did, beside the session state: the event-scoped facts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventInfo<'a> {
     /// The event name as sent (an unknown one too).
     pub name: &'a [u8],
@@ -256,10 +266,10 @@ pub struct EventInfo<'a> {
     pub version: Version,
     /// The version as sent.
     pub version_text: &'a [u8],
-    /// MAIL FROM of a tx-mail event, with its result.
-    pub mail: Option<(&'a [u8], TxResult)>,
-    /// RCPT TO of a tx-rcpt event, with its result.
-    pub rcpt: Option<(&'a [u8], TxResult)>,
+    /// MAIL FROM of a tx-mail event, with its result (privacy applied).
+    pub mail: Option<(Text, TxResult)>,
+    /// RCPT TO of a tx-rcpt event, with its result (privacy applied).
+    pub rcpt: Option<(Text, TxResult)>,
     /// success or failure, for events that have a result.
     pub outcome: Option<bool>,
     /// Set when the session was expired rather than disconnected.
@@ -270,7 +280,7 @@ pub struct EventInfo<'a> {
 }
 
 /// A session as it stands after one event: what a document is made of.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Snapshot<'a> {
     /// The session's state.
     pub session: &'a Session,
@@ -323,19 +333,24 @@ type IdMap<V> = HashMap<Key, V, BuildHasherDefault<IdHasher>>;
 
 /// All open sessions.
 pub struct SessionTable {
-    sessions: IdMap<Session>,
+    /// Boxed: the map's buckets stay small (a table sized for 10,000
+    /// sessions holds 16,384 buckets), and growing it moves pointers only.
+    sessions: IdMap<Box<Session>>,
     /// Creation order, for eviction; entries of removed sessions are skipped
     /// by generation and compacted away.
     order: VecDeque<(Key, u64)>,
     generation: u64,
+    /// The last stamp handed out (see [`Session::facts_stamp`]).
+    stamps: u64,
     limits: Limits,
     /// The last closed session, kept so that its final snapshot can borrow it.
-    closed: Option<Session>,
+    closed: Option<Box<Session>>,
     /// Sessions expired or evicted, waiting for their final document.
-    expired: Vec<(Session, Expiry)>,
+    expired: Vec<(Box<Session>, Expiry)>,
     /// The stream's clock: the latest timestamp seen.
     now: Timestamp,
     last_sweep: i64,
+    privacy: Privacy,
 }
 
 /// Session-table counters, for self-metrics.
@@ -352,12 +367,20 @@ impl SessionTable {
             sessions: IdMap::default(),
             order: VecDeque::new(),
             generation: 0,
+            stamps: 0,
             limits,
             closed: None,
             expired: Vec::new(),
             now: Timestamp::default(),
             last_sweep: 0,
+            privacy: Privacy::default(),
         }
+    }
+
+    /// The same table, storing values as `privacy` allows.
+    pub fn with_privacy(mut self, privacy: Privacy) -> SessionTable {
+        self.privacy = privacy;
+        self
     }
 
     /// Sessions open now.
@@ -397,7 +420,7 @@ impl SessionTable {
             expiry: None,
             out_of_order: false,
         };
-        let fresh = || Session::new(key, report.time, partial, generation);
+        let fresh = || Box::new(Session::new(key, report.time, partial, generation));
         let session = if closes {
             let session = self.sessions.remove(&key).unwrap_or_else(fresh);
             self.compact_order();
@@ -408,7 +431,34 @@ impl SessionTable {
         session.last = report.time;
         session.counters.events += 1;
         info.sequence = session.counters.events;
-        update(session, &report.event, &mut info);
+        update(session, &report.event, &mut info, &self.privacy);
+        let relinks = matches!(
+            report.event,
+            Event::LinkConnect { .. }
+                | Event::LinkGreeting { .. }
+                | Event::LinkIdentify { .. }
+                | Event::LinkTls { .. }
+                | Event::LinkAuth { .. }
+        );
+        if relinks || session.facts_stamp == 0 {
+            self.stamps += 1;
+            session.facts_stamp = self.stamps;
+        }
+        let retx = matches!(
+            report.event,
+            Event::TxReset { .. }
+                | Event::TxBegin { .. }
+                | Event::TxMail { .. }
+                | Event::TxRcpt { .. }
+                | Event::TxEnvelope { .. }
+                | Event::TxData { .. }
+                | Event::TxCommit { .. }
+                | Event::TxRollback { .. }
+        );
+        if retx || session.tx_stamp == 0 {
+            self.stamps += 1;
+            session.tx_stamp = self.stamps;
+        }
         session.closed = closes;
         Snapshot {
             session,
@@ -473,7 +523,7 @@ impl SessionTable {
 
     /// Ends every open session (end of input).
     pub fn close_all(&mut self) {
-        let mut all: Vec<Session> = self.sessions.drain().map(|(_, s)| s).collect();
+        let mut all: Vec<Box<Session>> = self.sessions.drain().map(|(_, s)| s).collect();
         all.sort_by_key(|s| s.generation);
         self.order.clear();
         self.expired
@@ -539,7 +589,15 @@ fn mask_command(command: &[u8], after_challenge: bool) -> Text {
     Text::new(command, caps::LINE)
 }
 
-fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>) {
+/// Copies `value` for storing, through `transform` when it changes it.
+fn keep(value: &[u8], cap: usize, transform: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Text {
+    match transform(value) {
+        Some(changed) => Text::new(&changed, cap),
+        None => Text::new(value, cap),
+    }
+}
+
+fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>, privacy: &Privacy) {
     match *event {
         Event::LinkConnect {
             rdns,
@@ -570,11 +628,11 @@ fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>) {
             if s.key.subsystem == Subsystem::SmtpIn {
                 s.helo = None;
             }
-            s.tls = Some(Tls::parse(tls));
+            s.tls = Some(Box::new(Tls::parse(tls)));
         }
         Event::LinkAuth { username, result } => {
             s.auth = Some(Auth {
-                username: Text::new(username, caps::ADDRESS),
+                username: keep(username, caps::ADDRESS, |u| privacy.user(u)),
                 result,
             });
             info.outcome = Some(result == AuthResult::Pass);
@@ -583,36 +641,38 @@ fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>) {
         Event::Timeout => s.timed_out = true,
         Event::TxBegin { msgid } => {
             s.counters.transactions += 1;
-            s.tx = Some(Transaction::new(msgid, false));
+            s.tx = Some(Box::new(Transaction::new(msgid, false)));
         }
         Event::TxMail {
             msgid,
             address,
             result,
         } => {
-            info.mail = Some((address, result));
+            let address = keep(address, caps::ADDRESS, |a| privacy.address(a));
             info.outcome = Some(result == TxResult::Ok);
             // A refused MAIL does not touch the open transaction (a second
             // MAIL FROM is refused while the first goes on) and opens none.
             if result == TxResult::Ok {
                 s.tx_for(msgid).sender = Some(Sender {
-                    address: Text::new(address, caps::ADDRESS),
+                    address: address.clone(),
                     result,
                 });
             }
+            info.mail = Some((address, result));
         }
         Event::TxRcpt {
             msgid,
             address,
             result,
         } => {
-            info.rcpt = Some((address, result));
+            let address = keep(address, caps::ADDRESS, |a| privacy.address(a));
             info.outcome = Some(result == TxResult::Ok);
             match result {
                 TxResult::Ok => s.counters.recipients_accepted += 1,
                 TxResult::PermFail | TxResult::TempFail => s.counters.recipients_refused += 1,
             }
-            s.tx_for(msgid).recipient(address, result);
+            s.tx_for(msgid).recipient(address.bytes(), result);
+            info.rcpt = Some((address, result));
         }
         Event::TxEnvelope { msgid, evpid } => s.tx_for(msgid).envelope(evpid),
         Event::TxData { msgid, result } => {
@@ -649,19 +709,31 @@ fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>) {
                 .response
                 .as_ref()
                 .is_some_and(|r| r.bytes().starts_with(b"334"));
-            s.command = Some(mask_command(command, challenged));
+            s.command = privacy
+                .command(command)
+                .map(|command| mask_command(command, challenged));
         }
-        Event::ProtocolServer { response } => s.response = Some(Text::new(response, caps::LINE)),
+        Event::ProtocolServer { response } => {
+            s.response = Some(Text::new(privacy.response(response), caps::LINE));
+        }
         Event::FilterReport {
             kind,
             name,
             message,
         } => {
-            s.filter_note = Some(FilterNote {
+            s.filter_note = Some(Box::new(FilterNote {
                 kind,
                 name: Text::new(name, caps::TOKEN),
-                message: Text::new(message, caps::LINE),
-            });
+                // Filter messages and params can repeat addresses.
+                message: Text::new(
+                    if privacy.hides_addresses() {
+                        b""
+                    } else {
+                        message
+                    },
+                    caps::LINE,
+                ),
+            }));
         }
         Event::FilterResponse {
             phase,
@@ -674,7 +746,9 @@ fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>) {
             s.filter_verdict = Some(FilterVerdict {
                 phase: Text::new(phase, caps::TOKEN),
                 decision: Text::new(decision, caps::TOKEN),
-                param: param.map(|p| Text::new(p, caps::LINE)),
+                param: param
+                    .filter(|_| !privacy.hides_addresses())
+                    .map(|p| Text::new(p, caps::LINE)),
             });
         }
         Event::Unknown { .. } => {}

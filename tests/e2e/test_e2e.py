@@ -206,10 +206,13 @@ def check_document(key, doc: dict, e: stream.Event, st: State, p: Problems) -> N
         want("destination.ip", st.dst[0])
         want("destination.port", st.dst[1])
     if st.rdns is not None:
+        # rDNS names the peer: the client (source) in smtp-in, the remote
+        # server (destination) in smtp-out.
+        peer = "source.domain" if key[0] == "smtp-in" else "destination.domain"
         if st.rdns == b"<unknown>":
-            absent("source.domain", "although rdns is <unknown>")
+            absent(peer, "although rdns is <unknown>")
         else:
-            text_field("source.domain", st.rdns)
+            text_field(peer, st.rdns)
 
     # TLS: false before link-tls, true from it on
     want("tls.established", st.tls is not None)

@@ -33,7 +33,18 @@ fn filter_mode_prints_only_the_registration() {
         .split(|&b| b == b'\n')
         .filter(|l| l.starts_with(b"report|"))
         .count();
-    assert_eq!(docs.len(), reports);
+    assert_eq!(docs.len(), reports + 1);
+    // At exit, one self-metrics document that accounts for everything.
+    let stats = docs.last().unwrap();
+    assert_eq!(get(stats, "event.kind"), "metric");
+    assert_eq!(get(stats, "event.action"), "stats");
+    assert_eq!(
+        get(stats, "opensmtpd.jsonlog.lines_received"),
+        (reports + 5) as u64
+    );
+    assert_eq!(get(stats, "opensmtpd.jsonlog.documents"), reports as u64);
+    assert_eq!(get(stats, "opensmtpd.jsonlog.documents_dropped"), 0);
+    assert_eq!(get(stats, "opensmtpd.jsonlog.sessions_open"), 0);
     let _ = std::fs::remove_file(out_file);
 }
 

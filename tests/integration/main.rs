@@ -9,6 +9,9 @@
 )]
 
 mod cli;
+mod controls;
+mod docs;
 mod replay;
 mod schema;
+mod sinks;
 mod util;

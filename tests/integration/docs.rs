@@ -1,0 +1,71 @@
+//! The man page, the README and `--help` name the same options.
+
+use crate::util::bin;
+use std::collections::BTreeSet;
+use std::process::Command;
+
+fn long_options(text: &str, marker: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (i, _) in text.match_indices(marker) {
+        let rest = &text[i + marker.len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        if name.len() > 1 && name != "help" && name != "version" {
+            found.insert(name);
+        }
+    }
+    found
+}
+
+fn help() -> String {
+    let out = Command::new(bin()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn repo_file(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+#[test]
+fn man_page_and_help_agree() {
+    let help = long_options(&help(), "      --");
+    assert!(help.len() >= 14, "{help:?}");
+    let man = long_options(&repo_file("filter-jsonlog.8"), ".It Fl -");
+    assert_eq!(help, man, "options in --help vs .It Fl in filter-jsonlog.8");
+}
+
+#[test]
+fn readme_and_help_agree() {
+    let help = long_options(&help(), "      --");
+    let readme = long_options(&repo_file("README.md"), "| `--");
+    assert_eq!(
+        help, readme,
+        "options in --help vs the README's option table"
+    );
+}
+
+#[test]
+fn man_page_lints_clean() {
+    let Ok(out) = Command::new("mandoc")
+        .args(["-T", "lint", "-W", "warning"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("filter-jsonlog.8"))
+        .output()
+    else {
+        // mandoc is not on every development machine; CI installs it.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have mandoc"
+        );
+        eprintln!("SKIPPED man_page_lints_clean: mandoc is not installed");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
