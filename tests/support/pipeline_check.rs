@@ -4,6 +4,9 @@
 //! size limit, and nothing may have panicked (the pipeline survives a
 //! panic by catching it, so a panic hook is what tells us).
 
+// Test support: a failed check panics, with the document in the message.
+#![allow(clippy::panic)]
+
 use filter_jsonlog::document::{Options, MIN_MAX_BYTES};
 use filter_jsonlog::input::LineReader;
 use filter_jsonlog::run::{Pipeline, PipelineConfig};
@@ -90,9 +93,14 @@ pub fn check_document(doc: &[u8], max_bytes: usize) {
         Err(e) => panic!("not JSON ({e}): {text}"),
     };
     assert!(value.is_object(), "not an object: {text}");
-    assert!(value.get("@timestamp").is_some_and(|t| t.is_string()), "{text}");
     assert!(
-        value.pointer("/event/action").is_some_and(|a| a.is_string()),
+        value.get("@timestamp").is_some_and(|t| t.is_string()),
+        "{text}"
+    );
+    assert!(
+        value
+            .pointer("/event/action")
+            .is_some_and(|a| a.is_string()),
         "{text}"
     );
 }
