@@ -6,7 +6,7 @@ use crate::privacy::{AddressPolicy, Privacy, UserPolicy};
 use crate::run::PipelineConfig;
 use crate::select::{Cidr, Events, Selection};
 use crate::session::Limits;
-use crate::sink::DeliveryOptions;
+use crate::sink::{DeliveryOptions, WhenFull};
 use clap::{Parser, Subcommand};
 use std::fmt;
 use std::path::PathBuf;
@@ -274,6 +274,11 @@ impl Args {
                     Duration::from_secs(5)
                 } else {
                     Duration::from_secs(2)
+                },
+                when_full: if replay {
+                    WhenFull::Block
+                } else {
+                    WhenFull::DropNewest
                 },
             },
             max_input_line: crate::input::DEFAULT_MAX_LINE,

@@ -100,10 +100,7 @@ impl<O: Outlet> Pipeline<O> {
             Err(_) => {
                 add(&self.counters.internal_errors, 1);
                 self.warner.warn("internal_error", || {
-                    format!(
-                        "line skipped: {}",
-                        String::from_utf8_lossy(preview(raw.bytes))
-                    )
+                    format!("line skipped: {}", preview(raw.bytes))
                 });
                 None
             }
@@ -116,9 +113,8 @@ impl<O: Outlet> Pipeline<O> {
             Ok(Line::Report(report)) => report,
             Err(e) => {
                 self.counters.reject(e);
-                self.warner.warn(e.code(), || {
-                    format!("line skipped: {}", String::from_utf8_lossy(preview(bytes)))
-                });
+                self.warner
+                    .warn(e.code(), || format!("line skipped: {}", preview(bytes)));
                 return None;
             }
         };
@@ -134,10 +130,7 @@ impl<O: Outlet> Pipeline<O> {
         if report.event.kind().is_none() {
             add(&self.counters.unknown_events, 1);
             self.warner.warn("unknown_event", || {
-                format!(
-                    "event {} not known",
-                    String::from_utf8_lossy(preview(report.event.name()))
-                )
+                format!("event {} not known", preview(report.event.name()))
             });
         }
         let Pipeline {
@@ -261,8 +254,10 @@ fn emit<O: Outlet>(
     outlet.push(buf);
 }
 
-fn preview(bytes: &[u8]) -> &[u8] {
-    bytes.get(..120).unwrap_or(bytes)
+/// The start of a line for a warning, escaped to printable ASCII: raw
+/// input must not put control bytes into smtpd's log.
+fn preview(bytes: &[u8]) -> String {
+    bytes.get(..120).unwrap_or(bytes).escape_ascii().to_string()
 }
 
 /// How the loop ended.

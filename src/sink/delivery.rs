@@ -67,6 +67,17 @@ impl Outlet for MemoryOutlet {
 /// it comes on time even while input is idle.
 pub type Ticker = Box<dyn FnMut(&DeliveryStats, &mut Vec<u8>) + Send>;
 
+/// What to do with a new document when the buffer is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Drop it and count it: under smtpd, reading must never wait, since
+    /// smtpd buffers reports without limit while its filter is slow.
+    #[default]
+    DropNewest,
+    /// Wait for room: a replay has no one to keep waiting.
+    Block,
+}
+
 /// Bounds of the delivery policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveryOptions {
@@ -74,6 +85,8 @@ pub struct DeliveryOptions {
     pub buffer_bytes: usize,
     /// How long to keep trying a sink that is down once input has ended.
     pub shutdown_grace: Duration,
+    /// Drop or wait when the buffer is full.
+    pub when_full: WhenFull,
 }
 
 impl Default for DeliveryOptions {
@@ -81,6 +94,7 @@ impl Default for DeliveryOptions {
         DeliveryOptions {
             buffer_bytes: 8 << 20,
             shutdown_grace: Duration::from_secs(2),
+            when_full: WhenFull::DropNewest,
         }
     }
 }
@@ -92,6 +106,14 @@ struct Batch {
 }
 
 impl Batch {
+    /// A batch that holds `bytes` without growing.
+    fn with_capacity(bytes: usize) -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(bytes / 512),
+        }
+    }
+
     fn docs(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
@@ -124,6 +146,8 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// Signalled when the writer takes a batch: room for a blocked reader.
+    room: Condvar,
     stats: DeliveryStats,
     healthy: AtomicBool,
     /// `Queue::bytes`, readable without the lock.
@@ -160,6 +184,7 @@ impl Delivery {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            room: Condvar::new(),
             stats: DeliveryStats::default(),
             healthy: AtomicBool::new(sink.available()),
             queued: AtomicUsize::new(0),
@@ -179,7 +204,7 @@ impl Delivery {
             .spawn(move || writer.run())?;
         Ok(Delivery {
             shared,
-            batch: Batch::default(),
+            batch: Batch::with_capacity(BATCH_BYTES + 16 * 1024),
             batch_limit: (options.buffer_bytes / 4).clamp(1, BATCH_BYTES),
             options,
             thread: Some(thread),
@@ -192,9 +217,19 @@ impl Delivery {
         }
         let mut queue = self.shared.lock();
         let size = self.batch.bytes.len();
+        let full = |q: &Queue| q.bytes > 0 && q.bytes + size > self.options.buffer_bytes;
+        if self.options.when_full == WhenFull::Block {
+            while full(&queue) {
+                queue = self
+                    .shared
+                    .room
+                    .wait(queue)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+        }
         // An empty queue takes any batch, so that a buffer smaller than one
         // document still lets documents through while the sink keeps up.
-        if queue.bytes > 0 && queue.bytes + size > self.options.buffer_bytes {
+        if full(&queue) {
             drop(queue);
             self.shared
                 .stats
@@ -202,7 +237,13 @@ impl Delivery {
             self.batch.clear();
             return;
         }
-        let next = queue.spare.pop().unwrap_or_default();
+        // Batches start at their full size: growing them by doubling cost
+        // more than anything but rendering.
+        let capacity = self.batch_limit + 16 * 1024;
+        let next = queue
+            .spare
+            .pop()
+            .unwrap_or_else(|| Batch::with_capacity(capacity));
         queue.bytes += size;
         self.shared.queued.store(queue.bytes, Ordering::Relaxed);
         queue
@@ -297,6 +338,7 @@ impl Writer {
                 if let Some(b) = &batch {
                     queue.bytes = queue.bytes.saturating_sub(b.bytes.len());
                     self.shared.queued.store(queue.bytes, Ordering::Relaxed);
+                    self.shared.room.notify_one();
                 }
                 (batch, queue.closing)
             };

@@ -102,6 +102,9 @@ impl Sink for FileSink {
 
     fn check(&mut self) -> bool {
         let rotated = match std::fs::metadata(&self.path) {
+            // Only a regular file rotates: /dev/null or a FIFO always
+            // reports length 0, which would look like a truncation.
+            Ok(meta) if !meta.is_file() => false,
             Ok(meta) => {
                 Some((meta.dev(), meta.ino())) != self.identity || meta.len() < self.written
             }

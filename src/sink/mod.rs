@@ -6,7 +6,7 @@ mod file;
 mod stdout;
 mod syslog;
 
-pub use delivery::{Delivery, DeliveryOptions, MemoryOutlet, Outlet, Ticker};
+pub use delivery::{Delivery, DeliveryOptions, MemoryOutlet, Outlet, Ticker, WhenFull};
 pub use file::FileSink;
 pub use stdout::StdoutSink;
 pub use syslog::{facility as syslog_facility, SyslogSink};
