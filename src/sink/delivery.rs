@@ -131,12 +131,17 @@ impl Batch {
 
 /// Documents are handed to the writer in batches of about this size (at
 /// most a quarter of the buffer), or sooner when input waits.
-const BATCH_BYTES: usize = 64 * 1024;
+const BATCH_BYTES: usize = 256 * 1024;
 
 #[derive(Default)]
 struct Queue {
     batches: VecDeque<Batch>,
     bytes: usize,
+    /// The writer is waiting for a batch: only then is a wake-up needed
+    /// (a futex wake per batch cost more than the sink's own work).
+    writer_waiting: bool,
+    /// The reader is waiting for room (replay only).
+    reader_waiting: bool,
     /// When input ended: the shutdown grace counts from here, however busy
     /// the writer was when it happened.
     closing: Option<Instant>,
@@ -220,11 +225,13 @@ impl Delivery {
         let full = |q: &Queue| q.bytes > 0 && q.bytes + size > self.options.buffer_bytes;
         if self.options.when_full == WhenFull::Block {
             while full(&queue) {
+                queue.reader_waiting = true;
                 queue = self
                     .shared
                     .room
                     .wait(queue)
                     .unwrap_or_else(|p| p.into_inner());
+                queue.reader_waiting = false;
             }
         }
         // An empty queue takes any batch, so that a buffer smaller than one
@@ -249,8 +256,11 @@ impl Delivery {
         queue
             .batches
             .push_back(std::mem::replace(&mut self.batch, next));
+        let wake = queue.writer_waiting;
         drop(queue);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 }
 
@@ -327,18 +337,22 @@ impl Writer {
             let (batch, closing_since) = {
                 let mut queue = self.shared.lock();
                 if queue.batches.is_empty() && queue.closing.is_none() {
+                    queue.writer_waiting = true;
                     queue = self
                         .shared
                         .wake
                         .wait_timeout(queue, TICK)
                         .map(|(q, _)| q)
                         .unwrap_or_else(|p| p.into_inner().0);
+                    queue.writer_waiting = false;
                 }
                 let batch = queue.batches.pop_front();
                 if let Some(b) = &batch {
                     queue.bytes = queue.bytes.saturating_sub(b.bytes.len());
                     self.shared.queued.store(queue.bytes, Ordering::Relaxed);
-                    self.shared.room.notify_one();
+                    if queue.reader_waiting {
+                        self.shared.room.notify_one();
+                    }
                 }
                 (batch, queue.closing)
             };
