@@ -18,6 +18,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// How long the end of input waits for the output before the final
+/// self-metrics document: the shutdown grace of filter mode.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the pipeline needs to know.
 #[derive(Clone, Debug, Default)]
 pub struct PipelineConfig {
@@ -219,7 +223,11 @@ impl<O: Outlet> Pipeline<O> {
         self.counters
             .sessions_open
             .store(0, std::sync::atomic::Ordering::Relaxed);
-        // Drops the stream has not been told of yet, then the final counters.
+        // Drops the stream has not been told of yet, then the final
+        // counters, once what came before them is delivered (or given up).
+        if self.stats_at_end {
+            self.outlet.settle(SETTLE_LIMIT);
+        }
         self.report_drops();
         if self.stats_at_end {
             self.metrics_document("stats", 0);

@@ -119,11 +119,14 @@ fn data(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// A scratch file for the documents, unique per test.
+/// A scratch file for the documents, unique per test, in the temp dir
+/// itself: a shared scratch directory removed by one test while another
+/// opens its file made the filter fail to start.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("filter-jsonlog-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let path = dir.join(format!("{name}.json"));
+    let path = std::env::temp_dir().join(format!(
+        "filter-jsonlog-hostile-{}-{name}.json",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&path);
     path
 }
@@ -186,19 +189,19 @@ fn run(name: &str, input: &[u8], filter: bool, extra: &[&str]) -> Outcome {
     let mut err = Vec::new();
     let _ = stderr.read_to_end(&mut err);
     let status = child.wait().expect("wait");
-    feeder.join().expect("feeder").expect("write stdin");
-    let stdout = String::from_utf8_lossy(&out_reader.join().expect("stdout")).into_owned();
     let stderr = String::from_utf8_lossy(&err).into_owned();
     assert!(status.success(), "{name}: {status}\n{stderr}");
+    let fed = feeder.join().expect("feeder");
+    assert!(
+        fed.is_ok(),
+        "{name}: the filter stopped reading: {fed:?}\n{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out_reader.join().expect("stdout")).into_owned();
     let documents = documents(&out)
         .into_iter()
         .filter(|d| field(d, "event.kind") != "metric")
         .collect();
     let _ = std::fs::remove_file(&out);
-    // The last test out removes the directory (it fails while others use it).
-    if let Some(dir) = out.parent() {
-        let _ = std::fs::remove_dir(dir);
-    }
     Outcome {
         stdout,
         stderr,

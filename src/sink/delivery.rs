@@ -42,6 +42,10 @@ pub trait Outlet {
     fn healthy(&self) -> bool {
         true
     }
+    /// Waits (at most `limit`) until everything handed over so far is
+    /// delivered or dropped, so that a final self-metrics document counts
+    /// it. Input has ended when this is called.
+    fn settle(&mut self, _limit: Duration) {}
     /// Delivers everything still held and stops (end of input).
     fn close(&mut self) {}
 }
@@ -291,6 +295,23 @@ impl Outlet for Delivery {
             && self.shared.queued.load(Ordering::Relaxed) <= self.options.buffer_bytes / 2
     }
 
+    fn settle(&mut self, limit: Duration) {
+        self.hand_over();
+        let started = Instant::now();
+        let mut queue = self.shared.lock();
+        // The writer waits only when it has nothing left to deliver.
+        while !(queue.batches.is_empty() && queue.writer_waiting) && started.elapsed() < limit {
+            queue.reader_waiting = true;
+            queue = self
+                .shared
+                .room
+                .wait_timeout(queue, Duration::from_millis(50))
+                .map(|(q, _)| q)
+                .unwrap_or_else(|p| p.into_inner().0);
+            queue.reader_waiting = false;
+        }
+    }
+
     fn close(&mut self) {
         self.hand_over();
         {
@@ -338,6 +359,10 @@ impl Writer {
                 let mut queue = self.shared.lock();
                 if queue.batches.is_empty() && queue.closing.is_none() {
                     queue.writer_waiting = true;
+                    if queue.reader_waiting {
+                        // settle() waits for exactly this.
+                        self.shared.room.notify_one();
+                    }
                     queue = self
                         .shared
                         .wake

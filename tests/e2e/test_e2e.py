@@ -456,6 +456,7 @@ class E2E(unittest.TestCase):
         session_docs = sum(len(v) for v in self.r.by_session.values())
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents"), session_docs)
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents_dropped"), 0)
+        self.assertEqual(get(m, "opensmtpd.jsonlog.documents_delivered"), session_docs)
         self.assertEqual(get(m, "opensmtpd.jsonlog.lines_rejected"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.internal_errors"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.sessions_open"), 0)

@@ -44,6 +44,11 @@ fn filter_mode_prints_only_the_registration() {
     );
     assert_eq!(get(stats, "opensmtpd.jsonlog.documents"), reports as u64);
     assert_eq!(get(stats, "opensmtpd.jsonlog.documents_dropped"), 0);
+    // Written once everything before it was delivered.
+    assert_eq!(
+        get(stats, "opensmtpd.jsonlog.documents_delivered"),
+        reports as u64
+    );
     assert_eq!(get(stats, "opensmtpd.jsonlog.sessions_open"), 0);
     let _ = std::fs::remove_file(out_file);
 }
