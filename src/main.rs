@@ -2,7 +2,14 @@
 
 use clap::Parser;
 use filter_jsonlog::cli::Args;
+use std::io::Write;
 use std::process::ExitCode;
+
+/// stderr is a socket to smtpd; when smtpd is gone, writing to it fails,
+/// and `eprintln!` would panic on that. Say it if we can, quietly if not.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "filter-jsonlog: {line}");
+}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -12,11 +19,11 @@ fn main() -> ExitCode {
         .and_then(|config| filter_jsonlog::run::start(&config).map_err(|e| e.to_string()));
     match result {
         Ok(summary) => {
-            eprintln!("filter-jsonlog: {}", summary.line());
+            say(&summary.line());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("filter-jsonlog: {e}");
+            say(&e);
             ExitCode::from(1)
         }
     }
