@@ -118,13 +118,24 @@ impl Batch {
         }
     }
 
+    /// The documents, without their newlines.
     fn docs(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
-            let doc = self.bytes.get(start..end).unwrap_or_default();
+            let doc = self
+                .bytes
+                .get(start..end.saturating_sub(1))
+                .unwrap_or_default();
             start = end;
             doc
         })
+    }
+
+    /// Appends one document and its newline.
+    fn push(&mut self, doc: &[u8]) {
+        self.bytes.extend_from_slice(doc);
+        self.bytes.push(b'\n');
+        self.ends.push(self.bytes.len());
     }
 
     fn clear(&mut self) {
@@ -270,8 +281,7 @@ impl Delivery {
 
 impl Outlet for Delivery {
     fn push(&mut self, doc: &[u8]) {
-        self.batch.bytes.extend_from_slice(doc);
-        self.batch.ends.push(self.batch.bytes.len());
+        self.batch.push(doc);
         if self.batch.bytes.len() >= self.batch_limit {
             self.hand_over();
         }
@@ -412,9 +422,10 @@ impl Writer {
             return;
         }
         *last = Instant::now();
+        let mut doc = Vec::new();
+        make(&self.shared.stats, &mut doc);
         let mut batch = Batch::default();
-        make(&self.shared.stats, &mut batch.bytes);
-        batch.ends.push(batch.bytes.len());
+        batch.push(&doc);
         self.deliver(&batch, closing_since);
     }
 
@@ -439,9 +450,31 @@ impl Writer {
     }
 
     fn deliver(&mut self, batch: &Batch, closing_since: Option<Instant>) {
+        let total = batch.ends.len() as u64;
+        if self.sink.takes_lines() {
+            // Documents are lines here: the batch goes out as it is.
+            match self.retry(closing_since, |sink| sink.send_lines(&batch.bytes)) {
+                Ok(Outcome::Done) => {
+                    let flushed = self.retry(closing_since, |sink| sink.flush());
+                    self.settle(flushed, total, batch.bytes.len() as u64);
+                }
+                Ok(Outcome::GaveUp) => {
+                    self.shared
+                        .stats
+                        .drop_documents(DropReason::Shutdown, total);
+                }
+                Err(e) => {
+                    self.shared
+                        .stats
+                        .drop_documents(DropReason::SinkRejected, total);
+                    self.warner
+                        .warn("document_rejected", || format!("{}: {e}", self.sink.name()));
+                }
+            }
+            return;
+        }
         let mut sent = 0u64;
         let mut bytes = 0u64;
-        let total = batch.ends.len() as u64;
         for (done, doc) in (0u64..).zip(batch.docs()) {
             match self.retry(closing_since, |sink| sink.send(doc)) {
                 Ok(Outcome::Done) => {

@@ -43,6 +43,17 @@ impl FileSink {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let pending = std::mem::take(&mut self.pending);
+        let written = self.write_whole(&pending);
+        self.pending = pending;
+        if written.is_ok() {
+            self.pending.clear();
+        }
+        written
+    }
+
+    /// Appends whole lines, or nothing: a failed write is cut back.
+    fn write_whole(&mut self, lines: &[u8]) -> Result<(), SinkError> {
         if self.file.is_none() {
             self.reopen()?;
         }
@@ -50,10 +61,9 @@ impl FileSink {
             return Err(SinkError::unavailable(io::Error::other("file not open")));
         };
         let before = file.metadata().map(|m| m.len()).unwrap_or(0);
-        match file.write_all(&self.pending) {
+        match file.write_all(lines) {
             Ok(()) => {
-                self.written += self.pending.len() as u64;
-                self.pending.clear();
+                self.written += lines.len() as u64;
                 Ok(())
             }
             Err(e) => {
@@ -73,6 +83,16 @@ impl Sink for FileSink {
         self.pending.extend_from_slice(doc);
         self.pending.push(b'\n');
         Ok(())
+    }
+
+    fn takes_lines(&self) -> bool {
+        true
+    }
+
+    fn send_lines(&mut self, lines: &[u8]) -> Result<(), SinkError> {
+        // Written as they come, not copied into `pending` first.
+        self.write_pending()?;
+        self.write_whole(lines)
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {

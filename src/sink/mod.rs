@@ -64,6 +64,19 @@ pub trait Sink: Send {
     /// Takes one complete document (no newline). It may be buffered until
     /// [`Sink::flush`]; a document is never written in part.
     fn send(&mut self, doc: &[u8]) -> Result<(), SinkError>;
+    /// True when the sink takes whole runs of newline-terminated documents
+    /// ([`Sink::send_lines`]): a file or a pipe, where documents are lines.
+    fn takes_lines(&self) -> bool {
+        false
+    }
+    /// Takes complete documents, each followed by `\n`, all or none.
+    /// Only called when [`Sink::takes_lines`] is true.
+    fn send_lines(&mut self, lines: &[u8]) -> Result<(), SinkError> {
+        lines
+            .split(|&b| b == b'\n')
+            .filter(|doc| !doc.is_empty())
+            .try_for_each(|doc| self.send(doc))
+    }
     /// Pushes out what is buffered.
     fn flush(&mut self) -> Result<(), SinkError>;
     /// Forgets what is buffered and not written (the delivery counted it as

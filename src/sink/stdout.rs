@@ -32,6 +32,12 @@ impl Sink for StdoutSink {
         self.out.write_all(doc).map_err(err)?;
         self.out.write_all(b"\n").map_err(err)
     }
+    fn takes_lines(&self) -> bool {
+        true
+    }
+    fn send_lines(&mut self, lines: &[u8]) -> Result<(), SinkError> {
+        self.out.write_all(lines).map_err(err)
+    }
     fn flush(&mut self) -> Result<(), SinkError> {
         self.out.flush().map_err(err)
     }
