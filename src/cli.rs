@@ -267,6 +267,7 @@ impl Args {
                 selection,
                 privacy,
                 stats_at_end: !replay && self.stats_interval > 0,
+                live_clock: !replay,
             },
             delivery: DeliveryOptions {
                 buffer_bytes: self.buffer_bytes,

@@ -172,19 +172,24 @@ impl Privacy {
     }
 
     /// A client command as documents may show it; `None`: left out.
-    /// With addresses hidden, MAIL and RCPT keep only their verb.
+    /// With addresses hidden, every command keeps only its first word:
+    /// smtpd reports client lines as sent, so a malformed MAIL, a VRFY or
+    /// a leading blank would carry addresses past any narrower rule.
     pub fn command<'a>(&self, command: &'a [u8]) -> Option<&'a [u8]> {
         if self.drop_commands {
             return None;
         }
         if self.hides_addresses() {
-            let upper = |n: usize| command.get(..n).map(<[u8]>::to_ascii_uppercase);
-            if upper(10).as_deref() == Some(b"MAIL FROM:") {
-                return command.get(..10);
-            }
-            if upper(8).as_deref() == Some(b"RCPT TO:") {
-                return command.get(..8);
-            }
+            let start = command
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(command.len());
+            let rest = command.get(start..).unwrap_or_default();
+            let end = rest
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || *b == b':' || *b == b'<')
+                .unwrap_or(rest.len());
+            return rest.get(..end);
         }
         Some(command)
     }
@@ -250,18 +255,16 @@ mod tests {
             b"redacted@example.org"
         );
         assert_eq!(p.user(b"alice").unwrap(), b"redacted");
-        assert_eq!(
-            p.command(b"MAIL FROM:<alice@example.org> SIZE=5"),
-            Some(&b"MAIL FROM:"[..])
-        );
-        assert_eq!(
-            p.command(b"rcpt to:<bob@example.org>"),
-            Some(&b"rcpt to:"[..])
-        );
-        assert_eq!(
-            p.command(b"EHLO client.example"),
-            Some(&b"EHLO client.example"[..])
-        );
+        for (command, kept) in [
+            (&b"MAIL FROM:<alice@example.org> SIZE=5"[..], &b"MAIL"[..]),
+            (b"rcpt to:<bob@example.org>", b"rcpt"),
+            (b"MAIL FROM <alice@example.org>", b"MAIL"),
+            (b"  RCPT TO:<bob@example.org>", b"RCPT"),
+            (b"VRFY alice@example.org", b"VRFY"),
+            (b"EHLO client.example", b"EHLO"),
+        ] {
+            assert_eq!(p.command(command), Some(kept));
+        }
         assert_eq!(
             p.response(b"550 5.1.1 Invalid recipient: <bob@x>"),
             b"550 5.1.1"

@@ -37,6 +37,10 @@ pub struct PipelineConfig {
     pub privacy: Privacy,
     /// Write a self-metrics document at end of input.
     pub stats_at_end: bool,
+    /// Idle expiry by the local clock (under smtpd) instead of the
+    /// stream's timestamps (replay): a wild timestamp in one report must
+    /// not end every open session.
+    pub live_clock: bool,
 }
 
 /// parse → state → document → outlet, for one line at a time.
@@ -53,6 +57,7 @@ pub struct Pipeline<O: Outlet> {
     close_at_end: bool,
     stats_at_end: bool,
     selection: Selection,
+    live_clock: bool,
 }
 
 impl<O: Outlet> Pipeline<O> {
@@ -76,17 +81,13 @@ impl<O: Outlet> Pipeline<O> {
             close_at_end: config.close_at_end,
             stats_at_end: config.stats_at_end,
             selection: config.selection.clone(),
+            live_clock: config.live_clock,
         }
     }
 
     /// Sessions open now.
     pub fn open_sessions(&self) -> usize {
         self.table.open_sessions()
-    }
-
-    /// The handshake as seen so far.
-    pub fn handshake(&self) -> &Handshake {
-        &self.handshake
     }
 
     /// Handles one input line. Returns the registration when the line was
@@ -144,9 +145,15 @@ impl<O: Outlet> Pipeline<O> {
             outlet,
             counters,
             selection,
+            live_clock,
             ..
         } = self;
-        let snap = table.apply(&report);
+        let clock = if *live_clock {
+            wall_clock()
+        } else {
+            report.time
+        };
+        let snap = table.apply_at(&report, clock);
         emit(renderer, buf, outlet, counters, selection, &snap, cut);
         table.sweep_idle();
         counters.sessions_open.store(
@@ -234,6 +241,16 @@ impl<O: Outlet> Pipeline<O> {
         }
         self.outlet.close();
         (self.counters, self.outlet)
+    }
+}
+
+fn wall_clock() -> crate::protocol::Timestamp {
+    let since = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    crate::protocol::Timestamp {
+        secs: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        micros: since.subsec_micros(),
     }
 }
 

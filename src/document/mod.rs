@@ -126,7 +126,8 @@ impl Renderer {
         for (i, level) in LEVELS.iter().enumerate() {
             let truncated = i > 0;
             let flags = self.write(snap, *level, truncated, out);
-            invalid_utf8 |= flags.invalid_utf8;
+            // What the document written last holds, as it says itself.
+            invalid_utf8 = flags.invalid_utf8;
             if out.len() <= self.options.max_bytes {
                 return Rendered {
                     truncated,
@@ -552,11 +553,9 @@ fn state_was_cut(snap: &Snapshot<'_>) -> bool {
         || s.auth.as_ref().is_some_and(|a| a.username.was_cut())
         || s.filter_verdict.as_ref().is_some_and(|v| cut(&v.param))
         || s.filter_note.as_ref().is_some_and(|n| n.message.was_cut())
-        || s.tx.as_ref().is_some_and(|t| {
-            t.sender.as_ref().is_some_and(|m| m.address.was_cut())
-                || t.recipients.iter().any(|r| r.address.was_cut())
-                || t.accepted + t.refused > t.recipients.len() as u64
-        })
+        || s.tx
+            .as_ref()
+            .is_some_and(|t| t.was_cut() || t.sender.as_ref().is_some_and(|m| m.address.was_cut()))
 }
 
 fn text(w: &mut Writer<'_>, key: &str, value: &Text) {

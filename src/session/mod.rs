@@ -146,6 +146,8 @@ pub struct Session {
     pub start: Timestamp,
     /// Time of its latest event.
     pub last: Timestamp,
+    /// When its latest event was seen, by the clock that drives idle expiry.
+    pub seen: Timestamp,
     /// Reverse DNS of the peer; `None` for smtpd's `<unknown>`.
     pub rdns: Option<Text>,
     /// Forward-confirmed rDNS result.
@@ -195,6 +197,7 @@ impl Session {
             partial,
             start: time,
             last: time,
+            seen: time,
             rdns: None,
             fcrdns: None,
             src: None,
@@ -215,6 +218,11 @@ impl Session {
             tx_stamp: 0,
             generation,
         }
+    }
+
+    /// Recipients its transaction keeps in memory.
+    fn stored_rcpts(&self) -> usize {
+        self.tx.as_ref().map_or(0, |t| t.recipients.len())
     }
 
     /// The transaction for `msgid`, created (partial) when none is open or
@@ -314,7 +322,12 @@ pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // splitmix64's finalizer: every input bit moves every output bit,
+        // so ids that differ only in their upper half spread too.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -325,7 +338,7 @@ impl Hasher for IdHasher {
         self.write_u64(u64::from(n));
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.0 = self.0.rotate_left(5) ^ n;
     }
 }
 
@@ -347,18 +360,20 @@ pub struct SessionTable {
     closed: Option<Box<Session>>,
     /// Sessions expired or evicted, waiting for their final document.
     expired: Vec<(Box<Session>, Expiry)>,
-    /// The stream's clock: the latest timestamp seen.
+    /// The expiry clock: the latest time seen (local clock under smtpd,
+    /// report timestamps in a replay).
     now: Timestamp,
     last_sweep: i64,
     privacy: Privacy,
+    /// Recipients stored over all open transactions: bounded by
+    /// [`MAX_STORED_RCPTS`] (beyond it, counts stay exact, lists are cut).
+    stored_rcpts: usize,
 }
 
-/// Session-table counters, for self-metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TableStats {
-    /// Sessions open now.
-    pub open: usize,
-}
+/// Recipients kept in memory over all sessions. A hostile client can send
+/// many (refused) recipients in many sessions; beyond this, documents show
+/// exact counts and shortened lists (and say so).
+pub const MAX_STORED_RCPTS: usize = 100_000;
 
 impl SessionTable {
     /// An empty table.
@@ -374,6 +389,7 @@ impl SessionTable {
             now: Timestamp::default(),
             last_sweep: 0,
             privacy: Privacy::default(),
+            stored_rcpts: 0,
         }
     }
 
@@ -388,17 +404,28 @@ impl SessionTable {
         self.sessions.len()
     }
 
-    /// Applies one report to its session and returns the snapshot after it.
+    /// Applies one report to its session and returns the snapshot after it,
+    /// with the stream's own timestamps as the clock for idle expiry.
     pub fn apply<'a>(&'a mut self, report: &Report<'a>) -> Snapshot<'a> {
+        self.apply_at(report, report.time)
+    }
+
+    /// [`SessionTable::apply`] with `clock` as the time the event was seen,
+    /// for idle expiry. Under smtpd that is the local clock: one report
+    /// with a wild timestamp must not expire every session.
+    pub fn apply_at<'a>(&'a mut self, report: &Report<'a>, clock: Timestamp) -> Snapshot<'a> {
         let key = Key {
             subsystem: report.subsystem,
             id: report.session,
         };
-        if report.time > self.now {
-            self.now = report.time;
+        if clock > self.now {
+            self.now = clock;
         }
         let partial = !matches!(report.event, Event::LinkConnect { .. });
-        let generation = if self.sessions.contains_key(&key) {
+        let closes = matches!(report.event, Event::LinkDisconnect);
+        // A session that ends on its first event (smtp-out's failed
+        // connections) never enters the table, so it makes no room.
+        let generation = if closes || self.sessions.contains_key(&key) {
             0
         } else {
             self.make_room();
@@ -406,7 +433,6 @@ impl SessionTable {
             self.order.push_back((key, self.generation));
             self.generation
         };
-        let closes = matches!(report.event, Event::LinkDisconnect);
         let mut info = EventInfo {
             name: report.event.name(),
             kind: report.event.kind(),
@@ -423,15 +449,22 @@ impl SessionTable {
         let fresh = || Box::new(Session::new(key, report.time, partial, generation));
         let session = if closes {
             let session = self.sessions.remove(&key).unwrap_or_else(fresh);
+            self.stored_rcpts = self.stored_rcpts.saturating_sub(session.stored_rcpts());
             self.compact_order();
             self.closed.insert(session)
         } else {
             self.sessions.entry(key).or_insert_with(fresh)
         };
         session.last = report.time;
+        session.seen = clock;
         session.counters.events += 1;
         info.sequence = session.counters.events;
-        update(session, &report.event, &mut info, &self.privacy);
+        let before = session.stored_rcpts();
+        let room = self.stored_rcpts < MAX_STORED_RCPTS;
+        update(session, &report.event, &mut info, &self.privacy, room);
+        if !closes {
+            self.stored_rcpts = (self.stored_rcpts + session.stored_rcpts()).saturating_sub(before);
+        }
         let relinks = matches!(
             report.event,
             Event::LinkConnect { .. }
@@ -478,7 +511,7 @@ impl SessionTable {
                 .is_some_and(|s| s.generation == generation)
             {
                 if let Some(session) = self.sessions.remove(&key) {
-                    self.expired.push((session, Expiry::Evicted));
+                    self.retire(session, Expiry::Evicted);
                 }
             }
         }
@@ -495,8 +528,8 @@ impl SessionTable {
         }
     }
 
-    /// Moves sessions idle for longer than the idle timeout (by the stream's
-    /// clock) to the expired list. Sweeps at most once a minute of stream time.
+    /// Moves sessions idle for longer than the idle timeout (by the expiry
+    /// clock) to the expired list. Sweeps at most once a minute of that clock.
     pub fn sweep_idle(&mut self) {
         let timeout = self.limits.idle_timeout_secs;
         if timeout == 0 || self.now.secs - self.last_sweep < 60 {
@@ -510,12 +543,12 @@ impl SessionTable {
         let idle: Vec<Key> = self
             .sessions
             .values()
-            .filter(|s| s.last.secs < limit)
+            .filter(|s| s.seen.secs < limit)
             .map(|s| s.key)
             .collect();
         for key in idle {
             if let Some(session) = self.sessions.remove(&key) {
-                self.expired.push((session, Expiry::Idle));
+                self.retire(session, Expiry::Idle);
             }
         }
         self.compact_order();
@@ -526,8 +559,15 @@ impl SessionTable {
         let mut all: Vec<Box<Session>> = self.sessions.drain().map(|(_, s)| s).collect();
         all.sort_by_key(|s| s.generation);
         self.order.clear();
-        self.expired
-            .extend(all.into_iter().map(|s| (s, Expiry::EndOfInput)));
+        for session in all {
+            self.retire(session, Expiry::EndOfInput);
+        }
+    }
+
+    /// A session leaves the table without its link-disconnect.
+    fn retire(&mut self, session: Box<Session>, why: Expiry) {
+        self.stored_rcpts = self.stored_rcpts.saturating_sub(session.stored_rcpts());
+        self.expired.push((session, why));
     }
 
     /// Takes the sessions expired since the last call, each with a final
@@ -597,7 +637,13 @@ fn keep(value: &[u8], cap: usize, transform: impl FnOnce(&[u8]) -> Option<Vec<u8
     }
 }
 
-fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>, privacy: &Privacy) {
+fn update<'a>(
+    s: &mut Session,
+    event: &Event<'a>,
+    info: &mut EventInfo<'a>,
+    privacy: &Privacy,
+    rcpt_room: bool,
+) {
     match *event {
         Event::LinkConnect {
             rdns,
@@ -617,6 +663,12 @@ fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>, priv
             s.greeting = None;
             s.helo = None;
             s.tls = None;
+            s.auth = None;
+            s.timed_out = false;
+            s.command = None;
+            s.response = None;
+            s.filter_verdict = None;
+            s.filter_note = None;
         }
         Event::LinkGreeting { hostname } => s.greeting = Some(Text::new(hostname, caps::HOST)),
         Event::LinkIdentify { method, identity } => {
@@ -671,13 +723,24 @@ fn update<'a>(s: &mut Session, event: &Event<'a>, info: &mut EventInfo<'a>, priv
                 TxResult::Ok => s.counters.recipients_accepted += 1,
                 TxResult::PermFail | TxResult::TempFail => s.counters.recipients_refused += 1,
             }
-            s.tx_for(msgid).recipient(address.bytes(), result);
+            let out = s.key.subsystem == Subsystem::SmtpOut;
+            let tx = s.tx_for(msgid);
+            tx.resume(out);
+            tx.recipient(address.bytes(), result, rcpt_room);
             info.rcpt = Some((address, result));
         }
-        Event::TxEnvelope { msgid, evpid } => s.tx_for(msgid).envelope(evpid),
+        Event::TxEnvelope { msgid, evpid } => {
+            let out = s.key.subsystem == Subsystem::SmtpOut;
+            let tx = s.tx_for(msgid);
+            tx.resume(out);
+            tx.envelope(evpid);
+        }
         Event::TxData { msgid, result } => {
             info.outcome = Some(result == TxResult::Ok);
-            s.tx_for(msgid).data = Some(result);
+            let out = s.key.subsystem == Subsystem::SmtpOut;
+            let tx = s.tx_for(msgid);
+            tx.resume(out);
+            tx.data = Some(result);
         }
         Event::TxCommit { msgid, size } => {
             info.outcome = Some(true);

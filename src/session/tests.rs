@@ -300,3 +300,83 @@ fn idle_sessions_expire_by_the_stream_clock() {
     );
     assert_eq!(run.table.open_sessions(), 1);
 }
+
+#[test]
+fn a_disconnect_for_an_unknown_session_evicts_nobody() {
+    let mut run = Run::with(Limits {
+        max_sessions: 2,
+        idle_timeout_secs: 0,
+    });
+    for id in 1..=2 {
+        run.feed(&format!(
+            "report|0.7|{id}.0|smtp-out|link-connect|{id:016x}|h|pass|1.2.3.4:5|6.7.8.9:25"
+        ));
+    }
+    // smtp-out's failed connection: a link-disconnect and nothing else.
+    let (s, seq, _) = run.feed("report|0.7|3.0|smtp-out|link-disconnect|00000000000000ff");
+    assert!(s.partial && s.closed);
+    assert_eq!(seq, 1);
+    assert_eq!(run.table.open_sessions(), 2);
+    run.table
+        .drain_expired(|snap| panic!("evicted {:x}", snap.session.key.id));
+}
+
+#[test]
+fn smtp_out_reconnects_start_the_link_over_and_refused_recipients_do_not_end_the_message() {
+    let mut run = Run::new();
+    let out = |e: &str| format!("report|0.7|3.0|smtp-out|{e}");
+    run.feed(&out(
+        "link-connect|00000000000000b3|mx.example|pass|192.0.2.1:40000|198.51.100.2:25",
+    ));
+    run.feed(&out("link-auth|00000000000000b3|pass|relayuser"));
+    run.feed(&out("protocol-client|00000000000000b3|QUIT"));
+    run.feed(&out("timeout|00000000000000b3"));
+    let (s, _, _) = run.feed(&out(
+        "link-connect|00000000000000b3|mx.example|pass|192.0.2.1:40001|198.51.100.2:25",
+    ));
+    assert_eq!(
+        (s.auth.is_none(), s.timed_out, s.command.is_none()),
+        (true, false, true)
+    );
+    assert_eq!(s.counters.connects, 2);
+    run.feed(&out("tx-begin|00000000000000b3|0000000a"));
+    run.feed(&out("tx-rollback|00000000000000b3|0000000a"));
+    run.feed(&out("tx-reset|00000000000000b3|0000000a"));
+    let (s, _, _) = run.feed(&out("tx-rcpt|00000000000000b3|0000000a|permfail|x@y"));
+    assert_eq!(
+        s.tx.as_ref().unwrap().status,
+        TxStatus::Open,
+        "the message goes on"
+    );
+    let (s, _, _) = run.feed(&out("tx-rcpt|00000000000000b3|0000000a|ok|a@b"));
+    let tx = s.tx.unwrap();
+    assert_eq!((tx.status, tx.accepted, tx.refused), (TxStatus::Open, 1, 1));
+}
+
+#[test]
+fn stored_recipients_are_bounded_over_all_sessions() {
+    let mut run = Run::new();
+    let sessions = MAX_STORED_RCPTS / caps::RCPTS + 2;
+    for id in 1..=sessions {
+        run.feed(&format!(
+            "report|0.7|1.0|smtp-in|tx-begin|{id:016x}|0000000a"
+        ));
+        for r in 0..caps::RCPTS {
+            run.feed(&format!(
+                "report|0.7|1.0|smtp-in|tx-rcpt|{id:016x}|0000000a|permfail|r{r}@x"
+            ));
+        }
+    }
+    assert!(run.table.stored_rcpts <= MAX_STORED_RCPTS);
+    let (s, _, _) = run.feed(&format!(
+        "report|0.7|1.0|smtp-in|tx-data|{sessions:016x}|0000000a|ok"
+    ));
+    let tx = s.tx.unwrap();
+    assert_eq!(tx.refused, caps::RCPTS as u64, "counts stay exact");
+    assert!(tx.recipients.is_empty() && tx.was_cut());
+    // Sessions ending give their share back.
+    for id in 1..=sessions {
+        run.feed(&format!("report|0.7|2.0|smtp-in|link-disconnect|{id:016x}"));
+    }
+    assert_eq!(run.table.stored_rcpts, 0);
+}

@@ -52,5 +52,5 @@ pub mod caps {
     /// counts stay exact beyond it.
     pub const RCPTS: usize = 1000;
     /// Envelope ids kept per recipient (alias expansion can make several).
-    pub const ENVELOPES: usize = 16;
+    pub const ENVELOPES: usize = 4;
 }

@@ -68,6 +68,8 @@ pub struct Transaction {
     pub data: Option<TxResult>,
     /// The tx-commit size.
     pub size: Option<u64>,
+    /// A stored recipient address was cut at its cap.
+    cut: bool,
 }
 
 impl Transaction {
@@ -84,6 +86,7 @@ impl Transaction {
             pending_envelopes: Vec::new(),
             data: None,
             size: None,
+            cut: false,
         }
     }
 
@@ -94,19 +97,36 @@ impl Transaction {
         }
     }
 
-    /// tx-rcpt.
-    pub fn recipient(&mut self, address: &[u8], result: TxResult) {
+    /// tx-rcpt. The recipient is kept when `room` (the table's budget of
+    /// stored recipients allows it) and the transaction is under its own
+    /// cap; the counts are exact either way.
+    pub fn recipient(&mut self, address: &[u8], result: TxResult, room: bool) {
         match result {
             TxResult::Ok => self.accepted += 1,
             TxResult::PermFail | TxResult::TempFail => self.refused += 1,
         }
         let envelopes = std::mem::take(&mut self.pending_envelopes);
-        if self.recipients.len() < caps::RCPTS {
+        if room && self.recipients.len() < caps::RCPTS {
+            let address = Text::new(address, caps::ADDRESS);
+            self.cut |= address.was_cut();
             self.recipients.push(Recipient {
-                address: Text::new(address, caps::ADDRESS),
+                address,
                 result,
                 envelopes,
             });
+        }
+    }
+
+    /// True when some recipient was not kept, or kept shortened.
+    pub fn was_cut(&self) -> bool {
+        self.cut || self.accepted + self.refused > self.recipients.len() as u64
+    }
+
+    /// smtp-out reports tx-rollback for a refused recipient and then goes
+    /// on with the same message: a later tx event reopens it.
+    pub fn resume(&mut self, smtp_out: bool) {
+        if smtp_out && self.status == TxStatus::RolledBack {
+            self.status = TxStatus::Open;
         }
     }
 

@@ -309,8 +309,13 @@ impl Outlet for Delivery {
         self.hand_over();
         let started = Instant::now();
         let mut queue = self.shared.lock();
-        // The writer waits only when it has nothing left to deliver.
-        while !(queue.batches.is_empty() && queue.writer_waiting) && started.elapsed() < limit {
+        // The writer waits only when it has nothing left to deliver. A sink
+        // that is down is not waited for here: close() gives it the
+        // shutdown grace, and the two must not add up.
+        while !(queue.batches.is_empty() && queue.writer_waiting)
+            && self.shared.healthy.load(Ordering::Relaxed)
+            && started.elapsed() < limit
+        {
             queue.reader_waiting = true;
             queue = self
                 .shared

@@ -130,14 +130,16 @@ impl Sink for FileSink {
             }
             Err(_) => true,
         };
-        if rotated {
-            // Write what belongs to the old file first, then switch.
-            let _ = self.write_pending();
-            if self.reopen().is_err() {
-                self.file = None;
-            }
+        if !rotated {
+            return false;
         }
-        rotated
+        // Write what belongs to the old file first, then switch.
+        let _ = self.write_pending();
+        if self.reopen().is_err() {
+            self.file = None;
+            return false;
+        }
+        true
     }
 
     fn name(&self) -> String {

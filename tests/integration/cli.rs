@@ -137,3 +137,39 @@ fn end_of_input_mid_session_still_writes_a_final_document() {
     assert_eq!(get(&docs[1], "opensmtpd.session.end"), "session-unfinished");
     assert_eq!(get(&docs[1], "event.sequence"), 2);
 }
+
+#[test]
+fn one_wild_timestamp_does_not_expire_sessions_under_smtpd() {
+    // Under smtpd, idle expiry follows the local clock, not the reports'
+    // timestamps: a report stamped in the year 33658 ends nobody.
+    let out_file = temp("wild-timestamp.json");
+    let lines = format!(
+        "{HANDSHAKE}\
+report|0.6|1700000000.000000|smtp-in|link-connect|0000000000000001|h|pass|192.0.2.1:1|192.0.2.2:25\n\
+report|0.6|1700000000.000001|smtp-in|link-connect|0000000000000002|h|pass|192.0.2.1:2|192.0.2.2:25\n\
+report|0.6|999999999999.000000|smtp-in|link-connect|0000000000000003|h|pass|192.0.2.1:3|192.0.2.2:25\n\
+report|0.6|1700000001.000000|smtp-in|protocol-client|0000000000000001|NOOP\n"
+    );
+    let out = run(
+        &[
+            "--output",
+            &format!("file:{}", out_file.display()),
+            "--idle-timeout",
+            "60",
+        ],
+        lines.as_bytes(),
+    );
+    assert!(out.status.success());
+    let docs = documents(&std::fs::read(&out_file).unwrap());
+    let actions: Vec<&str> = docs
+        .iter()
+        .map(|d| get(d, "event.action").as_str().unwrap())
+        .collect();
+    assert!(!actions.contains(&"session-expired"), "{actions:?}");
+    let noop = docs
+        .iter()
+        .find(|d| get(d, "event.action") == "protocol-client")
+        .unwrap();
+    assert_eq!(get(noop, "event.sequence"), 2, "session 1 went on");
+    let _ = std::fs::remove_file(out_file);
+}
