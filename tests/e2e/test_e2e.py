@@ -305,7 +305,7 @@ class Run:
     docs: list[Optional[dict]]  # parsed lines (None: not a JSON object)
     by_session: dict  # (subsystem, sid) -> [doc] in file order
     alive_at_end: bool
-    by_port: dict  # (ip, port) -> SessionRecord
+    by_port: dict  # (ip, port) -> [SessionRecord, ...] in connection order
     record_sid: dict  # id(record) -> (subsystem, sid)
     elapsed: float
 
@@ -359,12 +359,19 @@ def execute(r: Run) -> None:
     for d in r.docs:
         if d is not None and get(d, "event.kind") != "metric":
             r.by_session.setdefault((get(d, "opensmtpd.subsystem"), get(d, "opensmtpd.session.id")), []).append(d)
-    r.by_port = {(rec.client_ip, rec.client_port): rec for rec in r.records if rec.client_port}
+    # The kernel reuses ephemeral ports over 200+ sessions: one port can
+    # belong to several scenarios, one after the other. Pair them in order:
+    # the stream lists sessions in the order they connected.
+    r.by_port = {}
+    for rec in r.records:
+        if rec.client_port:
+            r.by_port.setdefault((rec.client_ip, rec.client_port), []).append(rec)
+    unpaired = {k: list(v) for k, v in r.by_port.items()}
     r.record_sid = {}
     for key, evs in r.sessions.items():
         ip, port, src = stream.client_of(evs)
-        if key[0] == "smtp-in" and (ip, port) in r.by_port:
-            r.record_sid[id(r.by_port[(ip, port)])] = key
+        if key[0] == "smtp-in" and unpaired.get((ip, port)):
+            r.record_sid[id(unpaired[(ip, port)].pop(0))] = key
         elif src.startswith(b"unix:"):
             mails = [e.fields[2] for e in evs if e.name == "tx-mail"]
             for rec in r.records:
