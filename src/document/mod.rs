@@ -622,8 +622,15 @@ fn hex16(out: &mut Vec<u8>, n: u64) {
 
 impl Writer<'_> {
     fn sep_hex16(&mut self, n: u64) {
-        let mut buf = Vec::with_capacity(16);
-        json::push_hex(&mut buf, n, 16);
+        // On the stack: one allocation per envelope id was per-event waste.
+        let mut buf = [b'0'; 16];
+        for (i, digit) in buf.iter_mut().enumerate() {
+            let nibble = (n >> (60 - 4 * i)) & 0xf;
+            *digit = b"0123456789abcdef"
+                .get(nibble as usize)
+                .copied()
+                .unwrap_or(b'0');
+        }
         self.element_str(&buf);
     }
 }

@@ -226,13 +226,15 @@ impl Session {
     }
 
     /// The transaction for `msgid`, created (partial) when none is open or
-    /// another one is.
+    /// another one is. In smtp-out, any tx event after a rollback means the
+    /// message goes on (see [`Transaction::resume`]).
     fn tx_for(&mut self, msgid: u32) -> &mut Transaction {
-        let tx = self
+        let mut tx = self
             .tx
             .take()
             .filter(|t| t.msgid == msgid)
             .unwrap_or_else(|| Box::new(Transaction::new(msgid, true)));
+        tx.resume(self.key.subsystem == Subsystem::SmtpOut);
         self.tx.insert(tx)
     }
 }
@@ -723,24 +725,14 @@ fn update<'a>(
                 TxResult::Ok => s.counters.recipients_accepted += 1,
                 TxResult::PermFail | TxResult::TempFail => s.counters.recipients_refused += 1,
             }
-            let out = s.key.subsystem == Subsystem::SmtpOut;
-            let tx = s.tx_for(msgid);
-            tx.resume(out);
-            tx.recipient(address.bytes(), result, rcpt_room);
+            s.tx_for(msgid)
+                .recipient(address.bytes(), result, rcpt_room);
             info.rcpt = Some((address, result));
         }
-        Event::TxEnvelope { msgid, evpid } => {
-            let out = s.key.subsystem == Subsystem::SmtpOut;
-            let tx = s.tx_for(msgid);
-            tx.resume(out);
-            tx.envelope(evpid);
-        }
+        Event::TxEnvelope { msgid, evpid } => s.tx_for(msgid).envelope(evpid),
         Event::TxData { msgid, result } => {
             info.outcome = Some(result == TxResult::Ok);
-            let out = s.key.subsystem == Subsystem::SmtpOut;
-            let tx = s.tx_for(msgid);
-            tx.resume(out);
-            tx.data = Some(result);
+            s.tx_for(msgid).data = Some(result);
         }
         Event::TxCommit { msgid, size } => {
             info.outcome = Some(true);
