@@ -23,5 +23,6 @@ pub mod protocol;
 pub mod run;
 pub mod select;
 pub mod session;
+pub mod signals;
 pub mod sink;
 pub mod stats;

@@ -15,12 +15,12 @@ use crate::sink::Outlet;
 use crate::stats::{add, get, Counters, DropReason, Warner};
 use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// How long the end of input waits for the output before the final
-/// self-metrics document: the shutdown grace of filter mode.
-const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+mod start;
+pub use start::{open_sink, start, StartError};
 
 /// What the pipeline needs to know.
 #[derive(Clone, Debug, Default)]
@@ -223,6 +223,8 @@ impl<O: Outlet> Pipeline<O> {
     /// End of input: final documents for open sessions (if configured),
     /// then everything delivered. Returns the counters.
     pub fn finish(mut self) -> (Arc<Counters>, O) {
+        // The shutdown grace counts from here, for everything below.
+        self.outlet.end_of_input();
         if self.close_at_end {
             self.table.close_all();
             self.drain_expired();
@@ -233,7 +235,7 @@ impl<O: Outlet> Pipeline<O> {
         // Drops the stream has not been told of yet, then the final
         // counters, once what came before them is delivered (or given up).
         if self.stats_at_end {
-            self.outlet.settle(SETTLE_LIMIT);
+            self.outlet.await_delivery();
         }
         self.report_drops();
         if self.stats_at_end {
@@ -296,6 +298,8 @@ pub struct Summary {
     pub dropped: Vec<(&'static str, u64)>,
     /// Sink reopen count.
     pub reopened: u64,
+    /// A replay stopped because its output failed for longer than the grace.
+    pub output_failed: bool,
 }
 
 impl Summary {
@@ -325,6 +329,7 @@ impl Summary {
 }
 
 fn summarize<O: Outlet>(pipeline: Pipeline<O>) -> Summary {
+    let output_failed = pipeline.outlet.failed();
     let (counters, outlet) = pipeline.finish();
     let stats = outlet.stats();
     Summary {
@@ -335,6 +340,7 @@ fn summarize<O: Outlet>(pipeline: Pipeline<O>) -> Summary {
             .map(|r| (r.as_str(), stats.dropped(*r)))
             .collect(),
         reopened: stats.reopened.load(std::sync::atomic::Ordering::Relaxed),
+        output_failed,
     }
 }
 
@@ -347,6 +353,7 @@ pub fn filter<O: Outlet>(
     outlet: O,
     max_line: usize,
     counters: Arc<Counters>,
+    stop: &AtomicBool,
 ) -> Summary {
     let mut pipeline = Pipeline::new(config, outlet).with_counters(counters);
     let mut reader = LineReader::new(input, max_line);
@@ -371,6 +378,11 @@ pub fn filter<O: Outlet>(
             }
         }
     }
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        warner.warn("stopping", || {
+            "SIGTERM or SIGINT: finishing as at end of input".to_string()
+        });
+    }
     summarize(pipeline)
 }
 
@@ -389,12 +401,16 @@ pub fn replay<O: Outlet>(
     outlet: O,
     max_line: usize,
     counters: Arc<Counters>,
+    stop: &AtomicBool,
 ) -> Summary {
     let mut pipeline = Pipeline::new(config, outlet).with_counters(counters);
     let mut warner = Warner::default();
     for input in inputs {
         let mut reader = LineReader::new(input, max_line);
         loop {
+            if pipeline.outlet.failed() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             match reader.next_line() {
                 Ok(Some(line)) => {
                     pipeline.line(&line);
@@ -407,104 +423,12 @@ pub fn replay<O: Outlet>(
             }
         }
     }
-    summarize(pipeline)
-}
-
-/// Why the filter could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// The output could not be opened.
-    Output(crate::sink::SinkError),
-    /// A replay input could not be opened.
-    Input(std::path::PathBuf, io::Error),
-    /// The writer thread or the signal handler could not be set up.
-    Setup(io::Error),
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::Output(e) => write!(f, "cannot open the output: {e}"),
-            StartError::Input(path, e) => write!(f, "cannot read {}: {e}", path.display()),
-            StartError::Setup(e) => write!(f, "cannot start: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
-/// Opens the configured sink.
-pub fn open_sink(output: &crate::cli::Output) -> Result<Box<dyn crate::sink::Sink>, StartError> {
-    use crate::cli::Output;
-    use crate::sink::{FileSink, StdoutSink, SyslogSink};
-    Ok(match output {
-        Output::Syslog { socket, facility } => {
-            let facility =
-                crate::sink::syslog_facility(facility).unwrap_or(syslog::Facility::LOG_MAIL);
-            Box::new(SyslogSink::new(socket.clone(), facility))
-        }
-        Output::File(path) => Box::new(FileSink::open(path.clone()).map_err(StartError::Output)?),
-        Output::Stdout => Box::new(StdoutSink::default()),
-    })
-}
-
-/// Runs the configured mode to the end of input.
-pub fn start(config: &crate::cli::Config) -> Result<Summary, StartError> {
-    use crate::cli::Mode;
-    use crate::sink::Delivery;
-    use std::sync::atomic::AtomicBool;
-
-    let inputs: Vec<Box<dyn Read>> = match &config.mode {
-        Mode::Filter => Vec::new(),
-        Mode::Replay(files) => files
-            .iter()
-            .map(|file| -> Result<Box<dyn Read>, StartError> {
-                match file {
-                    None => Ok(Box::new(io::stdin())),
-                    Some(path) => std::fs::File::open(path)
-                        .map(|f| Box::new(f) as Box<dyn Read>)
-                        .map_err(|e| StartError::Input(path.clone(), e)),
-                }
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let sink = open_sink(&config.output)?;
-    let reopen = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen))
-        .map_err(StartError::Setup)?;
-    let counters = Arc::new(Counters::default());
-    let ticker = config.stats_interval.map(|every| {
-        let counters = Arc::clone(&counters);
-        let make: crate::sink::Ticker = Box::new(move |delivery, out| {
-            let metrics = document::Metrics {
-                counters: &counters,
-                delivery,
-                dropped_since_last: 0,
-            };
-            document::render_metrics(&metrics, "stats", SystemTime::now(), out);
-            counters
-                .metric_documents
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        });
-        (every, make)
-    });
-    let delivery =
-        Delivery::start(sink, config.delivery, reopen, ticker).map_err(StartError::Setup)?;
-    Ok(match config.mode {
-        Mode::Filter => filter(
-            &config.pipeline,
-            io::stdin(),
-            io::stdout(),
-            delivery,
-            config.max_input_line,
-            counters,
-        ),
-        Mode::Replay(_) => replay(
-            &config.pipeline,
-            inputs,
-            delivery,
-            config.max_input_line,
-            counters,
-        ),
-    })
+    let mut summary = summarize(pipeline);
+    // What a replay could not deliver (not what the output refused) means
+    // the output failed: say so in the exit status.
+    summary.output_failed |= summary
+        .dropped
+        .iter()
+        .any(|(reason, n)| *n > 0 && *reason != DropReason::SinkRejected.as_str());
+    summary
 }

@@ -2,122 +2,164 @@
 //!
 //! Rotation needs no signal: about every 250 ms the path is looked up again,
 //! and a file renamed away (newsyslog, logrotate `create`) or truncated
-//! (logrotate `copytruncate`) is noticed and reopened. SIGHUP reopens too.
-//! Documents are gathered in memory and written whole; if a write fails half
-//! way (disk full), the file is cut back to its last complete line, so no
-//! half document is ever left in it.
+//! (logrotate `copytruncate`) is noticed and reopened; a file deleted (its
+//! last link gone) is noticed before every write. SIGHUP reopens too.
+//!
+//! No half document is ever left: if a write fails half way (disk full,
+//! `RLIMIT_FSIZE`), a regular file is cut back to its last complete line,
+//! and the whole lines before it count as delivered. A FIFO cannot be cut
+//! back, so there the line begun is finished first.
+//!
+//! The file is opened non-blocking: opening a FIFO whose reader went away
+//! fails at once (ENXIO, "unavailable") instead of waiting for a reader for
+//! ever, and a full FIFO is waited on only until the writer's deadline.
 
-use super::{Sink, SinkError, SinkErrorKind};
+use super::wait::write_by;
+use super::{Sink, SinkError, SinkErrorKind, SEND_TIMEOUT};
+use rustix::fs::OFlags;
+use rustix::io::Errno;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// Appends documents to a file.
 pub struct FileSink {
     path: PathBuf,
     file: Option<File>,
     identity: Option<(u64, u64)>,
+    /// A regular file: it can be cut back and it can rotate.
+    regular: bool,
     /// Bytes this process wrote since opening: a file now shorter was truncated.
     written: u64,
-    pending: Vec<u8>,
 }
 
-const FLUSH_AT: usize = 64 * 1024;
-
 impl FileSink {
-    /// Opens (creating) `path` for appending.
+    /// Opens (creating) `path` for appending. A FIFO without a reader is
+    /// not an error: the sink starts out down and tries again later.
     pub fn open(path: PathBuf) -> Result<FileSink, SinkError> {
         let mut sink = FileSink {
             path,
             file: None,
             identity: None,
+            regular: true,
             written: 0,
-            pending: Vec::with_capacity(FLUSH_AT * 2),
         };
-        sink.reopen()?;
-        Ok(sink)
+        match sink.open_file() {
+            Ok(()) => Ok(sink),
+            Err(e) if e.raw_os_error() == Some(Errno::NXIO.raw_os_error()) => Ok(sink),
+            Err(e) => Err(sink.error(e)),
+        }
     }
 
-    fn write_pending(&mut self) -> Result<(), SinkError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let written = self.write_whole(&pending);
-        self.pending = pending;
-        if written.is_ok() {
-            self.pending.clear();
-        }
-        written
+    fn open_file(&mut self) -> io::Result<()> {
+        self.file = None;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(OFlags::NONBLOCK.bits() as i32)
+            .open(&self.path)?;
+        let meta = file.metadata()?;
+        self.identity = Some((meta.dev(), meta.ino()));
+        self.regular = meta.is_file();
+        self.written = meta.len();
+        self.file = Some(file);
+        Ok(())
     }
 
-    /// Appends whole lines, or nothing: a failed write is cut back.
-    fn write_whole(&mut self, lines: &[u8]) -> Result<(), SinkError> {
-        if self.file.is_none() {
-            self.reopen()?;
+    /// An open error, naming the file: at startup this is all the operator sees.
+    fn error(&self, e: io::Error) -> SinkError {
+        let named = io::Error::new(e.kind(), format!("{}: {e}", self.path.display()));
+        SinkError::unavailable(named)
+    }
+
+    /// After `written` bytes of `docs` went out and the rest failed: keeps
+    /// only whole lines, and returns how many bytes those are.
+    fn keep_whole_lines(&mut self, docs: &[u8], written: usize, start: u64) -> Result<usize, ()> {
+        let whole = docs
+            .get(..written)
+            .and_then(|w| w.iter().rposition(|&b| b == b'\n'))
+            .map_or(0, |i| i + 1);
+        if whole == written {
+            return Ok(whole);
         }
         let Some(file) = self.file.as_mut() else {
-            return Err(SinkError::unavailable(io::Error::other("file not open")));
+            return Err(());
         };
-        let before = file.metadata().map(|m| m.len()).unwrap_or(0);
-        match file.write_all(lines) {
-            Ok(()) => {
-                self.written += lines.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                // Never leave half a line: cut back to where we started.
-                let _ = file.set_len(before);
-                Err(SinkError::unavailable(e))
-            }
+        if self.regular {
+            // Cut the half line off again.
+            return match file.set_len(start + whole as u64) {
+                Ok(()) => Ok(whole),
+                Err(_) => Err(()),
+            };
+        }
+        // A FIFO's reader already has the first part: send the rest of the
+        // line, with a deadline of its own.
+        let end = docs
+            .get(written..)
+            .and_then(|r| r.iter().position(|&b| b == b'\n'))
+            .map_or(docs.len(), |i| written + i + 1);
+        let tail = docs.get(written..end).unwrap_or_default();
+        match write_by(file, tail, Instant::now() + SEND_TIMEOUT) {
+            (_, Ok(())) => Ok(end),
+            _ => Err(()),
         }
     }
 }
 
 impl Sink for FileSink {
-    fn send(&mut self, doc: &[u8]) -> Result<(), SinkError> {
-        if self.pending.len() + doc.len() + 1 > FLUSH_AT && !self.pending.is_empty() {
-            self.write_pending()?;
+    fn write(&mut self, docs: &[u8], deadline: Instant) -> Result<(), SinkError> {
+        if self.file.is_none() {
+            self.reopen(deadline)?;
         }
-        self.pending.extend_from_slice(doc);
-        self.pending.push(b'\n');
-        Ok(())
+        let mut meta = self
+            .file
+            .as_ref()
+            .map(File::metadata)
+            .transpose()
+            .map_err(SinkError::unavailable)?;
+        // Deleted (not renamed): whatever is written there is lost.
+        if self.regular && meta.as_ref().is_some_and(|m| m.nlink() == 0) {
+            self.reopen(deadline)?;
+            meta = self
+                .file
+                .as_ref()
+                .map(File::metadata)
+                .transpose()
+                .map_err(SinkError::unavailable)?;
+        }
+        let start = meta.map_or(0, |m| m.len());
+        let Some(file) = self.file.as_mut() else {
+            return Err(SinkError::unavailable(io::Error::other("file not open")));
+        };
+        let (written, result) = write_by(file, docs, deadline);
+        self.written += written as u64;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        match self.keep_whole_lines(docs, written, start) {
+            Ok(whole) => {
+                self.written = self.written.saturating_sub((written - whole) as u64);
+                Err(SinkError::unavailable(e).after(whole))
+            }
+            Err(()) => {
+                let whole = docs
+                    .get(..written)
+                    .and_then(|w| w.iter().rposition(|&b| b == b'\n'))
+                    .map_or(0, |i| i + 1);
+                Err(SinkError {
+                    kind: SinkErrorKind::Torn,
+                    source: e,
+                    done: whole,
+                })
+            }
+        }
     }
 
-    fn takes_lines(&self) -> bool {
-        true
-    }
-
-    fn send_lines(&mut self, lines: &[u8]) -> Result<(), SinkError> {
-        // Written as they come, not copied into `pending` first.
-        self.write_pending()?;
-        self.write_whole(lines)
-    }
-
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.write_pending()
-    }
-
-    fn discard(&mut self) {
-        self.pending.clear();
-    }
-
-    fn reopen(&mut self) -> Result<(), SinkError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| SinkError {
-                kind: SinkErrorKind::Unavailable,
-                // Name the file: at startup this is all the operator sees.
-                source: io::Error::new(e.kind(), format!("{}: {e}", self.path.display())),
-            })?;
-        let meta = file.metadata().map_err(SinkError::unavailable)?;
-        self.identity = Some((meta.dev(), meta.ino()));
-        self.written = meta.len();
-        self.file = Some(file);
-        Ok(())
+    fn reopen(&mut self, _deadline: Instant) -> Result<(), SinkError> {
+        // Non-blocking: nothing here waits.
+        self.open_file().map_err(|e| self.error(e))
     }
 
     fn check(&mut self) -> bool {
@@ -133,13 +175,15 @@ impl Sink for FileSink {
         if !rotated {
             return false;
         }
-        // Write what belongs to the old file first, then switch.
-        let _ = self.write_pending();
-        if self.reopen().is_err() {
+        if self.reopen(Instant::now()).is_err() {
             self.file = None;
             return false;
         }
         true
+    }
+
+    fn available(&self) -> bool {
+        self.file.is_some()
     }
 
     fn name(&self) -> String {

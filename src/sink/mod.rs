@@ -1,28 +1,46 @@
 //! Where documents go. A sink only reports what happened; the policy (retry,
-//! buffer, drop and count) lives in [`delivery`], once for every sink.
+//! buffer, drop and count) lives in [`queue`] and [`writer`], once for every
+//! sink.
+//!
+//! Every blocking step of a sink (open, connect, write, send) ends by a
+//! deadline the writer thread gives it, so that the shutdown grace bounds
+//! the time from end of input to exit whatever the target does.
 
-pub mod delivery;
 mod file;
+mod outlet;
+pub mod queue;
 mod stdout;
 mod syslog;
+mod wait;
+mod writer;
 
-pub use delivery::{Delivery, DeliveryOptions, MemoryOutlet, Outlet, Ticker, WhenFull};
 pub use file::FileSink;
+pub use outlet::{DeliveryOptions, MemoryOutlet, Outlet, Ticker, WhenFull};
+pub use queue::Delivery;
 pub use stdout::StdoutSink;
 pub use syslog::{facility as syslog_facility, SyslogSink};
 
 use std::fmt;
 use std::io;
+use std::time::{Duration, Instant};
+
+/// The longest one write or send may wait for room while input goes on.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What kind of failure a sink had: it decides whether waiting can help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SinkErrorKind {
-    /// The target is not there now (syslogd restarting, disk full, file
-    /// not creatable): keep the document and try again later.
+    /// The target is not there now or has no room (syslogd restarting or
+    /// stalled, disk full, a FIFO without reader): keep the document and
+    /// try again later.
     Unavailable,
-    /// The target refused this document (too large for a datagram, …):
+    /// The target refused the next document (too large for a datagram, …):
     /// trying again will not help.
     Rejected,
+    /// The next document went out in part and the rest could not follow
+    /// in time: it must never be sent again (the target would see it
+    /// twice), so it counts as dropped.
+    Torn,
 }
 
 /// A failed delivery.
@@ -32,6 +50,9 @@ pub struct SinkError {
     pub kind: SinkErrorKind,
     /// The cause.
     pub source: io::Error,
+    /// Bytes at the start of the documents handed to [`Sink::write`] that
+    /// were delivered before the failure: always whole documents.
+    pub done: usize,
 }
 
 impl SinkError {
@@ -40,7 +61,14 @@ impl SinkError {
         SinkError {
             kind: SinkErrorKind::Unavailable,
             source,
+            done: 0,
         }
+    }
+
+    /// The same error after `done` bytes of whole documents went through.
+    pub fn after(mut self, done: usize) -> SinkError {
+        self.done = done;
+        self
     }
 }
 
@@ -49,6 +77,7 @@ impl fmt::Display for SinkError {
         match self.kind {
             SinkErrorKind::Unavailable => write!(f, "sink unavailable: {}", self.source),
             SinkErrorKind::Rejected => write!(f, "document rejected by sink: {}", self.source),
+            SinkErrorKind::Torn => write!(f, "document cut off by the sink: {}", self.source),
         }
     }
 }
@@ -61,29 +90,14 @@ impl std::error::Error for SinkError {
 
 /// A target for complete documents.
 pub trait Sink: Send {
-    /// Takes one complete document (no newline). It may be buffered until
-    /// [`Sink::flush`]; a document is never written in part.
-    fn send(&mut self, doc: &[u8]) -> Result<(), SinkError>;
-    /// True when the sink takes whole runs of newline-terminated documents
-    /// ([`Sink::send_lines`]): a file or a pipe, where documents are lines.
-    fn takes_lines(&self) -> bool {
-        false
-    }
-    /// Takes complete documents, each followed by `\n`, all or none.
-    /// Only called when [`Sink::takes_lines`] is true.
-    fn send_lines(&mut self, lines: &[u8]) -> Result<(), SinkError> {
-        lines
-            .split(|&b| b == b'\n')
-            .filter(|doc| !doc.is_empty())
-            .try_for_each(|doc| self.send(doc))
-    }
-    /// Pushes out what is buffered.
-    fn flush(&mut self) -> Result<(), SinkError>;
-    /// Forgets what is buffered and not written (the delivery counted it as
-    /// dropped), so that a later flush does not write it after all.
-    fn discard(&mut self) {}
-    /// Opens the target again (SIGHUP, rotation, reconnect).
-    fn reopen(&mut self) -> Result<(), SinkError>;
+    /// Delivers `docs`: complete documents, each followed by `\n`. Nothing
+    /// may wait past `deadline`. On failure, [`SinkError::done`] tells how
+    /// many bytes of whole documents got through; no document is ever
+    /// left in part where a reader could see it, except as [`SinkErrorKind::Torn`].
+    fn write(&mut self, docs: &[u8], deadline: Instant) -> Result<(), SinkError>;
+    /// Opens the target again (SIGHUP, rotation, reconnect); waits at most
+    /// until `deadline`.
+    fn reopen(&mut self, deadline: Instant) -> Result<(), SinkError>;
     /// Called about every 250 ms: notices rotation and similar. Returns true
     /// when it reopened the target.
     fn check(&mut self) -> bool {
@@ -96,4 +110,14 @@ pub trait Sink: Send {
     }
     /// A short name for messages.
     fn name(&self) -> String;
+}
+
+/// The documents in `docs` (each ending in `\n`) with their offsets.
+pub(crate) fn documents(docs: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut start = 0;
+    docs.split_inclusive(|&b| b == b'\n').map(move |line| {
+        let at = start;
+        start += line.len();
+        (at, line.strip_suffix(b"\n").unwrap_or(line))
+    })
 }

@@ -2,17 +2,26 @@
 //! mode stdout is smtpd's pipe).
 
 use super::{Sink, SinkError, SinkErrorKind};
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::time::Instant;
 
-/// Writes documents to stdout, block-buffered.
+/// Writes documents to stdout. Batches are large already, so they are
+/// written as they come, through a descriptor of our own (std's stdout
+/// would copy every line into its line buffer first).
 pub struct StdoutSink {
-    out: io::BufWriter<io::Stdout>,
+    out: Option<File>,
 }
 
 impl Default for StdoutSink {
     fn default() -> StdoutSink {
         StdoutSink {
-            out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            out: io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(File::from),
         }
     }
 }
@@ -24,24 +33,42 @@ fn err(e: io::Error) -> SinkError {
     } else {
         SinkErrorKind::Unavailable
     };
-    SinkError { kind, source: e }
+    SinkError {
+        kind,
+        source: e,
+        done: 0,
+    }
 }
 
 impl Sink for StdoutSink {
-    fn send(&mut self, doc: &[u8]) -> Result<(), SinkError> {
-        self.out.write_all(doc).map_err(err)?;
-        self.out.write_all(b"\n").map_err(err)
+    fn write(&mut self, docs: &[u8], _deadline: Instant) -> Result<(), SinkError> {
+        let Some(out) = self.out.as_mut() else {
+            return Err(err(io::Error::other("stdout is closed")));
+        };
+        let mut written = 0;
+        while let Some(rest) = docs.get(written..).filter(|r| !r.is_empty()) {
+            match out.write(rest) {
+                Ok(0) => return Err(err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // A pipe takes what it takes; what got through of a
+                    // line is out and cannot be taken back.
+                    let whole = docs
+                        .get(..written)
+                        .and_then(|w| w.iter().rposition(|&b| b == b'\n'))
+                        .map_or(0, |i| i + 1);
+                    let mut e = err(e).after(whole);
+                    if whole != written {
+                        e.kind = SinkErrorKind::Torn;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
-    fn takes_lines(&self) -> bool {
-        true
-    }
-    fn send_lines(&mut self, lines: &[u8]) -> Result<(), SinkError> {
-        self.out.write_all(lines).map_err(err)
-    }
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.out.flush().map_err(err)
-    }
-    fn reopen(&mut self) -> Result<(), SinkError> {
+    fn reopen(&mut self, _deadline: Instant) -> Result<(), SinkError> {
         Ok(())
     }
     fn name(&self) -> String {

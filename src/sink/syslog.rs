@@ -1,123 +1,316 @@
-//! Documents to the local syslog daemon, one datagram each.
+//! Documents to the local syslog daemon, one message each, RFC 3164 as
+//! syslog(3) writes it: `<PRI>Mmm dd hh:mm:ss filter-jsonlog[PID]: DOC`.
 //!
-//! The `syslog` crate connects once and never again; syslogd restarts
-//! (rotation on OpenBSD, package upgrades) would silently end logging. This
-//! sink reconnects whenever a send fails, and reports "unavailable" while
-//! it cannot, so that the delivery policy buffers and counts.
+//! The socket is `/dev/log` (or `--syslog-socket`), not OpenBSD's
+//! sendsyslog(2): that call exists on OpenBSD only, takes at most 8192
+//! bytes, and needs a system call binding of its own, while every syslogd
+//! (OpenBSD's included, which reads /dev/log) takes datagrams on the socket.
 //!
-//! A send waits at most [`SEND_TIMEOUT`]: a syslogd that stops reading (hung,
-//! stopped, overloaded) fills its socket's queue, and a send without a
-//! timeout would then block the writer thread for good, so that the
-//! shutdown grace could never end it and the filter never exit.
+//! - Reconnects whenever a send fails, and reports "unavailable" while it
+//!   cannot, so that the delivery policy buffers and counts.
+//! - Non-blocking, with the writer's deadline: a syslogd that stops reading
+//!   fills its socket's queue, and a send without a deadline would block
+//!   the writer thread for good. A stream socket (syslog-ng's
+//!   `unix-stream`) is connected without waiting either: a daemon that
+//!   stopped accepting has a full backlog.
+//! - The send buffer is raised to fit the longest message: a BSD datagram
+//!   socket takes at most its send buffer per message (2 KiB by default on
+//!   OpenBSD). ENOBUFS (a BSD receiver with no room) means "busy, retry".
+//! - On a stream socket a message starts only when the socket has room for
+//!   it, and once started it is finished: the daemon never sees half a
+//!   message, nor one twice.
 
-use super::{Sink, SinkError, SinkErrorKind};
-use std::io;
+use super::wait::{ready, timed_out, write_by};
+use super::{documents, Sink, SinkError, SinkErrorKind, SEND_TIMEOUT};
+use rustix::event::PollFlags;
+use rustix::io::Errno;
+use rustix::net::sockopt::{set_socket_send_buffer_size, socket_send_buffer_size};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
-use std::time::Duration;
-use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
+use std::time::{Duration, Instant, SystemTime};
 
-/// Sends documents to syslog, facility as configured, ident `filter-jsonlog`.
-pub struct SyslogSink {
-    socket: PathBuf,
-    formatter: Formatter3164,
-    logger: Option<Logger<LoggerBackend, Formatter3164>>,
-}
-
-/// The longest a send may wait for room in syslogd's socket queue.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+mod header;
+use header::Header;
 
 /// The syslog tag (program name).
 pub const IDENT: &str = "filter-jsonlog";
 
-/// Facility names accepted on the command line.
-pub fn facility(name: &str) -> Option<Facility> {
-    name.parse().ok()
+/// The facility's number for a name syslog.conf(5) uses (`mail`, `local3`, …;
+/// `LOG_MAIL` too).
+pub fn facility(name: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "audit",
+        "alert",
+        "clock_daemon",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
+    ];
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_prefix("log_").unwrap_or(&name);
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| u8::try_from(i).ok())
 }
 
+enum Connection {
+    Datagram(UnixDatagram),
+    Stream(UnixStream),
+}
+
+/// Sends documents to syslog, facility as configured, ident `filter-jsonlog`.
+pub struct SyslogSink {
+    socket: PathBuf,
+    header: Header,
+    connection: Option<Connection>,
+    /// The longest message: `--max-line-bytes` and the header.
+    longest: usize,
+    frame: Vec<u8>,
+    warned_send_buffer: bool,
+}
+
+/// What the header adds to a document at most (PRI, time, tag, pid).
+const HEADER_BYTES: usize = 64;
+
 impl SyslogSink {
-    /// A sink for the syslog socket at `socket` (usually `/dev/log`). Not
-    /// connecting at once is fine: syslogd may start after us.
-    pub fn new(socket: PathBuf, facility: Facility) -> SyslogSink {
-        let formatter = Formatter3164 {
-            facility,
-            hostname: None,
-            process: IDENT.into(),
-            pid: std::process::id(),
-        };
+    /// A sink for the syslog socket at `socket` (usually `/dev/log`), for
+    /// documents of at most `max_doc` bytes. Not connecting at once is
+    /// fine: syslogd may start after us.
+    pub fn new(socket: PathBuf, facility: u8, max_doc: usize) -> SyslogSink {
         let mut sink = SyslogSink {
             socket,
-            formatter,
-            logger: None,
+            header: Header::new(facility, IDENT, std::process::id()),
+            connection: None,
+            longest: max_doc + HEADER_BYTES,
+            frame: Vec::with_capacity(max_doc + HEADER_BYTES),
+            warned_send_buffer: false,
         };
-        let _ = sink.reopen();
+        let _ = sink.reopen(Instant::now() + SEND_TIMEOUT);
         sink
     }
 
     /// True while connected.
     pub fn is_connected(&self) -> bool {
-        self.logger.is_some()
+        self.connection.is_some()
+    }
+
+    /// Raises the socket's send buffer to at least `want` bytes; warns once
+    /// if the kernel keeps it smaller.
+    fn fit_send_buffer(&mut self, socket: impl AsFd, want: usize) {
+        let now = fit_send_buffer(&socket, want);
+        if now < want && !std::mem::replace(&mut self.warned_send_buffer, true) {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "filter-jsonlog: syslog_send_buffer: the kernel keeps the send buffer of {} at {now} bytes (wanted {want}): longer documents will be rejected; raise it (OpenBSD: sysctl net.unix.dgram.sendspace) or lower --max-line-bytes",
+                self.socket.display()
+            );
+        }
+    }
+
+    fn connect(&mut self, deadline: Instant) -> io::Result<Connection> {
+        let datagram = UnixDatagram::unbound()?;
+        match datagram.connect(&self.socket) {
+            Ok(()) => {
+                datagram.set_nonblocking(true)?;
+                self.fit_send_buffer(&datagram, self.longest + 64);
+                Ok(Connection::Datagram(datagram))
+            }
+            Err(e) if e.raw_os_error() == Some(Errno::PROTOTYPE.raw_os_error()) => {
+                let stream = connect_stream(&self.socket, deadline)?;
+                // A stream socket is writable (poll) once three quarters
+                // of its buffer are free: room for a whole message then.
+                self.fit_send_buffer(&stream, 2 * self.longest);
+                Ok(Connection::Stream(stream))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends the message in `self.frame`.
+    fn send_frame(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        let result = match &mut self.connection {
+            None => return Err(SinkError::unavailable(io::Error::other("not connected"))),
+            Some(Connection::Datagram(socket)) => send_datagram(socket, &self.frame, deadline),
+            Some(Connection::Stream(stream)) => send_stream(stream, &self.frame, deadline),
+        };
+        match result {
+            Err(e) if e.kind == SinkErrorKind::Rejected && self.frame.len() <= self.longest => {
+                // EMSGSIZE for a message we were configured for: the send
+                // buffer shrank or was never raised. Raise it, once more.
+                if let Some(Connection::Datagram(socket)) = self.connection.take() {
+                    self.fit_send_buffer(&socket, self.frame.len() + 64);
+                    let again = send_datagram(&socket, &self.frame, deadline);
+                    self.connection = Some(Connection::Datagram(socket));
+                    return again;
+                }
+                Err(e)
+            }
+            Err(e) => {
+                if e.kind != SinkErrorKind::Rejected {
+                    self.connection = None;
+                }
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    /// The connected socket, for tests that change it under the sink.
+    #[cfg(test)]
+    fn socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match &self.connection {
+            Some(Connection::Datagram(s)) => Some(s.as_fd()),
+            Some(Connection::Stream(s)) => Some(s.as_fd()),
+            None => None,
+        }
     }
 }
 
-/// errno EMSGSIZE: 90 on Linux, 40 on the BSDs (where a datagram socket's
-/// `net.*.dgram.sendspace` limits the size of one message).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const EMSGSIZE: i32 = 90;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const EMSGSIZE: i32 = 40;
+/// Raises the send buffer of `socket` to `want` bytes if it is smaller;
+/// returns what it is then.
+pub fn fit_send_buffer(socket: impl AsFd, want: usize) -> usize {
+    let now = socket_send_buffer_size(&socket).unwrap_or(0);
+    if now >= want {
+        return now;
+    }
+    let _ = set_socket_send_buffer_size(&socket, want);
+    socket_send_buffer_size(&socket).unwrap_or(0)
+}
 
-fn classify(e: syslog::Error) -> SinkError {
-    let source = match e {
-        syslog::Error::Write(e) | syslog::Error::Io(e) => e,
-        syslog::Error::Initialization(e) => io::Error::other(e.to_string()),
+fn connect_stream(path: &std::path::Path, deadline: Instant) -> io::Result<UnixStream> {
+    use rustix::net::{connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags};
+    use rustix::net::{sockopt::socket_error, SocketType};
+    let fd = socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let address = SocketAddrUnix::new(path)?;
+    match connect(&fd, &address) {
+        Ok(()) => {}
+        Err(Errno::INPROGRESS) => {
+            if !ready(&fd, PollFlags::OUT, deadline)? {
+                return Err(timed_out());
+            }
+            socket_error(&fd)??;
+        }
+        // Linux: the daemon's backlog is full. Waiting would not be bounded.
+        Err(e) => return Err(e.into()),
+    }
+    Ok(UnixStream::from(fd))
+}
+
+fn classify(source: io::Error) -> SinkError {
+    let kind = match source.raw_os_error() {
+        // Larger than the socket takes: retrying as it is cannot help.
+        Some(n) if n == Errno::MSGSIZE.raw_os_error() => SinkErrorKind::Rejected,
+        _ => SinkErrorKind::Unavailable,
     };
-    // EMSGSIZE: the datagram is larger than the socket takes; retrying cannot help.
-    let kind = if source.raw_os_error() == Some(EMSGSIZE) {
-        SinkErrorKind::Rejected
-    } else {
-        SinkErrorKind::Unavailable
+    SinkError {
+        kind,
+        source,
+        done: 0,
+    }
+}
+
+fn send_datagram(socket: &UnixDatagram, frame: &[u8], deadline: Instant) -> Result<(), SinkError> {
+    loop {
+        let e = match socket.send(frame) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        match e.raw_os_error().map(Errno::from_raw_os_error) {
+            Some(Errno::INTR) => {}
+            Some(Errno::AGAIN) => match ready(socket, PollFlags::OUT, deadline) {
+                Ok(true) => {}
+                Ok(false) => return Err(SinkError::unavailable(timed_out())),
+                Err(e) => return Err(SinkError::unavailable(e)),
+            },
+            // A BSD receiver without room: busy, not broken. It has no
+            // wake-up, so look again shortly.
+            Some(Errno::NOBUFS) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(SinkError::unavailable(e));
+                }
+                std::thread::sleep(left.min(Duration::from_millis(10)));
+            }
+            _ => return Err(classify(e)),
+        }
+    }
+}
+
+fn send_stream(stream: &mut UnixStream, frame: &[u8], deadline: Instant) -> Result<(), SinkError> {
+    // Start only with room for the whole message (see fit_send_buffer).
+    match ready(&*stream, PollFlags::OUT, deadline) {
+        Ok(true) => {}
+        Ok(false) => return Err(SinkError::unavailable(timed_out())),
+        Err(e) => return Err(SinkError::unavailable(e)),
+    }
+    let (written, result) = write_by(stream, frame, deadline);
+    let Err(e) = result else {
+        return Ok(());
     };
-    SinkError { kind, source }
+    if written == 0 {
+        return Err(classify(e));
+    }
+    // Begun: finish it, with a deadline of its own, or give it up as torn
+    // (the connection is closed; sending it again would duplicate its start).
+    let rest = frame.get(written..).unwrap_or_default();
+    match write_by(stream, rest, Instant::now() + SEND_TIMEOUT) {
+        (_, Ok(())) => Ok(()),
+        (_, Err(e)) => Err(SinkError {
+            kind: SinkErrorKind::Torn,
+            source: e,
+            done: 0,
+        }),
+    }
 }
 
 impl Sink for SyslogSink {
-    fn send(&mut self, doc: &[u8]) -> Result<(), SinkError> {
-        if self.logger.is_none() {
-            self.reopen()?;
-        }
-        let Some(logger) = self.logger.as_mut() else {
-            return Err(SinkError::unavailable(io::Error::other("not connected")));
-        };
-        // Documents are ASCII by construction; anything else is a bug upstream.
-        let text = std::str::from_utf8(doc).map_err(|e| SinkError {
-            kind: SinkErrorKind::Rejected,
-            source: io::Error::new(io::ErrorKind::InvalidData, e),
-        })?;
-        logger.info(text).map_err(|e| {
-            let e = classify(e);
-            if e.kind == SinkErrorKind::Unavailable {
-                self.logger = None;
+    fn write(&mut self, docs: &[u8], deadline: Instant) -> Result<(), SinkError> {
+        for (at, doc) in documents(docs) {
+            if self.connection.is_none() {
+                self.reopen(deadline).map_err(|e| e.after(at))?;
             }
-            e
-        })
-    }
-
-    fn flush(&mut self) -> Result<(), SinkError> {
+            self.frame.clear();
+            self.header.write(SystemTime::now(), &mut self.frame);
+            self.frame.extend_from_slice(doc);
+            if matches!(self.connection, Some(Connection::Stream(_))) {
+                // syslog(3) ends a message on a stream socket with a NUL.
+                self.frame.push(0);
+            }
+            self.send_frame(deadline).map_err(|e| e.after(at))?;
+        }
         Ok(())
     }
 
-    fn reopen(&mut self) -> Result<(), SinkError> {
-        self.logger = None;
-        let logger = syslog::unix_custom(self.formatter.clone(), &self.socket).map_err(classify)?;
-        let timeout = match &logger.backend {
-            LoggerBackend::Unix(socket) => socket.set_write_timeout(Some(SEND_TIMEOUT)),
-            LoggerBackend::UnixStream(stream) => {
-                stream.get_ref().set_write_timeout(Some(SEND_TIMEOUT))
-            }
-            _ => Ok(()),
-        };
-        timeout.map_err(SinkError::unavailable)?;
-        self.logger = Some(logger);
+    fn reopen(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        self.connection = None;
+        let connection = self.connect(deadline).map_err(classify)?;
+        self.connection = Some(connection);
         Ok(())
     }
 
@@ -129,3 +322,6 @@ impl Sink for SyslogSink {
         format!("syslog:{}", self.socket.display())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -584,6 +584,10 @@ fn syslog_down_never_blocks_reading_and_every_document_is_counted() {
         !stderr.contains("documents_dropped"),
         "no drop report while the sink was never up: {stderr}"
     );
+    assert!(
+        stderr.contains("dropping: ") && stderr.contains("documents dropped so far"),
+        "drops are told while they happen: {stderr}"
+    );
     eprintln!("syslog down: {n} lines read in {read_in:?}, exit {exit_after:?} after EOF");
     let _ = std::fs::remove_dir_all(dir);
 }
