@@ -77,10 +77,7 @@ impl FileSink {
     /// After `written` bytes of `docs` went out and the rest failed: keeps
     /// only whole lines, and returns how many bytes those are.
     fn keep_whole_lines(&mut self, docs: &[u8], written: usize, start: u64) -> Result<usize, ()> {
-        let whole = docs
-            .get(..written)
-            .and_then(|w| w.iter().rposition(|&b| b == b'\n'))
-            .map_or(0, |i| i + 1);
+        let whole = whole_lines(docs, written);
         if whole == written {
             return Ok(whole);
         }
@@ -106,6 +103,13 @@ impl FileSink {
             _ => Err(()),
         }
     }
+}
+
+/// The bytes of whole lines in the first `written` bytes of `docs`.
+fn whole_lines(docs: &[u8], written: usize) -> usize {
+    docs.get(..written)
+        .and_then(|w| w.iter().rposition(|&b| b == b'\n'))
+        .map_or(0, |i| i + 1)
 }
 
 impl Sink for FileSink {
@@ -138,22 +142,23 @@ impl Sink for FileSink {
         let Err(e) = result else {
             return Ok(());
         };
+        let whole = whole_lines(docs, written);
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            // The FIFO's reader left, and what it did not read with it:
+            // open it again once there is a reader.
+            self.file = None;
+            return Err(SinkError::unavailable(e).after(whole));
+        }
         match self.keep_whole_lines(docs, written, start) {
-            Ok(whole) => {
-                self.written = self.written.saturating_sub((written - whole) as u64);
-                Err(SinkError::unavailable(e).after(whole))
+            Ok(kept) => {
+                self.written = self.written.saturating_sub((written - kept) as u64);
+                Err(SinkError::unavailable(e).after(kept))
             }
-            Err(()) => {
-                let whole = docs
-                    .get(..written)
-                    .and_then(|w| w.iter().rposition(|&b| b == b'\n'))
-                    .map_or(0, |i| i + 1);
-                Err(SinkError {
-                    kind: SinkErrorKind::Torn,
-                    source: e,
-                    done: whole,
-                })
-            }
+            Err(()) => Err(SinkError {
+                kind: SinkErrorKind::Torn,
+                source: e,
+                done: whole,
+            }),
         }
     }
 

@@ -167,7 +167,11 @@ impl SyslogSink {
                 Err(e)
             }
             Err(e) => {
-                if e.kind != SinkErrorKind::Rejected {
+                // A daemon that did not read in time is still there, and
+                // on a stream socket a new connection would only queue
+                // behind the old one: keep it then.
+                let stalled = e.source.kind() == io::ErrorKind::TimedOut;
+                if e.kind != SinkErrorKind::Rejected && !stalled {
                     self.connection = None;
                 }
                 Err(e)

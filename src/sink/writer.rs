@@ -191,10 +191,14 @@ impl SinkThread {
                     std::thread::sleep(pause);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                     self.housekeeping();
-                    let retry_by = Instant::now() + SEND_TIMEOUT;
-                    let retry_by = self.shared.deadline().map_or(retry_by, |d| d.min(retry_by));
-                    if self.sink.reopen(retry_by).is_ok() {
-                        self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+                    // Only a target that is gone is opened again: a full
+                    // disk or a stalled daemon is waited for where it is.
+                    if !self.sink.available() {
+                        let retry_by = Instant::now() + SEND_TIMEOUT;
+                        let retry_by = self.shared.deadline().map_or(retry_by, |d| d.min(retry_by));
+                        if self.sink.reopen(retry_by).is_ok() {
+                            self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }

@@ -614,10 +614,12 @@ fn syslog_that_stops_reading_does_not_hang_the_filter() {
     writer.join().unwrap();
     assert!(status.success(), "{stderr}");
     let s = summary(&stderr);
-    assert_eq!(s["documents"], n);
+    // A drop report (a metric document) may go out while the first
+    // datagrams still fit in the socket's queue.
+    assert_eq!(s["session"], n);
     assert_eq!(
         s["delivered"] + s["dropped"],
-        n,
+        s["documents"],
         "every document accounted for: {stderr}"
     );
     assert!(stderr.contains("sink_unavailable"), "{stderr}");

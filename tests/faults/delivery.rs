@@ -1,0 +1,125 @@
+//! The README's "Delivery" promises for the file sink and for replays.
+
+use crate::harness::*;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// "The reading loop never waits on the output", and the grace bounds the
+/// exit: a FIFO whose reader went away (reopening it used to block in
+/// open(2) for ever).
+#[test]
+fn reading_never_waits_on_a_fifo_whose_reader_left() {
+    let dir = temp_dir("fifo-left");
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let path = fifo.clone();
+    let reader = std::thread::spawn(move || {
+        let mut file = std::fs::File::open(path).unwrap();
+        let mut buf = vec![0u8; 8192];
+        // One read, then the reader goes away.
+        file.read(&mut buf).unwrap()
+    });
+    let target = format!("file:{}", fifo.display());
+    let mut f = Filter::start(&["--output", &target, "--stats-interval", "0"]);
+    f.feed(&sessions(0..20));
+    let read = reader.join().unwrap();
+    assert!(read > 0);
+    f.feed_within(&sessions(20..300), Duration::from_secs(10));
+    let end = f.end_input();
+    let (status, took) = f.wait_exit(end, GRACE + SLACK);
+    let stderr = f.stderr();
+    assert!(status.success(), "{stderr}");
+    let s = summary(&stderr);
+    assert_eq!(s["documents"], 3000);
+    assert_eq!(s["delivered"] + s["dropped"], 3000, "{stderr}");
+    assert!(s["dropped"] > 0);
+    eprintln!(
+        "FIFO reader left: exit {took:?} after end of input, delivered {} dropped {}",
+        s["delivered"], s["dropped"]
+    );
+}
+
+/// "Rotation is noticed": a file deleted (not renamed) is noticed before
+/// the next write, so documents are not counted as delivered into it.
+#[test]
+fn file_deleted_is_noticed_before_the_next_write() {
+    let dir = temp_dir("deleted");
+    let out = dir.join("out.jsonl");
+    let target = format!("file:{}", out.display());
+    let mut f = Filter::start(&["--output", &target, "--stats-interval", "0"]);
+    f.feed(&sessions(0..10));
+    let started = Instant::now();
+    while file_documents(&out).len() < 100 {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::remove_file(&out).unwrap();
+    f.feed(&sessions(10..20));
+    std::thread::sleep(Duration::from_millis(100));
+    let end = f.end_input();
+    let (status, took) = f.wait_exit(end, GRACE + SLACK);
+    assert!(status.success());
+    let docs = file_documents(&out);
+    let keys = event_keys(&docs);
+    assert_eq!(
+        keys.len(),
+        100,
+        "every document after the deletion is in the new file"
+    );
+    let s = summary(&f.stderr());
+    assert_eq!(s["delivered"], 200);
+    eprintln!(
+        "file deleted: exit {took:?} after end of input, delivered {} dropped {}",
+        s["delivered"], s["dropped"]
+    );
+}
+
+/// "A replay waits instead" of dropping, but not for ever: an output that
+/// keeps failing ends the replay with an error status.
+#[test]
+fn replay_into_a_failing_output_ends_with_an_error() {
+    let stream = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/captured/debian-6.8.0p2-burst.txt"
+    );
+    let dir = temp_dir("replay-fails");
+    let socket = dir.join("unread.sock");
+    // A syslogd that never reads: its queue is full at once.
+    let _receiver = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    let syslog = socket.display().to_string();
+    for (name, args) in [
+        ("file:/dev/full", vec!["--output", "file:/dev/full"]),
+        (
+            "unread syslog socket",
+            vec![
+                "--output",
+                "syslog",
+                "--syslog-socket",
+                &syslog,
+                "--buffer-bytes",
+                "100000",
+            ],
+        ),
+    ] {
+        let mut cmd = Command::new(bin());
+        cmd.arg("replay").args(&args).arg(stream);
+        let mut f = Filter::spawn_command(cmd, Stdio::null());
+        let started = Instant::now();
+        // The replay grace is 5 s; a sink that is down has that long once
+        // reading waits, and once more at most after the end of input.
+        let (status, took) = f.wait_exit(started, Duration::from_secs(15));
+        let stderr = f.stderr();
+        assert_eq!(status.code(), Some(1), "{name}: {stderr}");
+        let s = summary(&stderr);
+        assert!(s["dropped"] > 0);
+        eprintln!(
+            "replay into {name}: exit 1 after {took:?}, delivered {} dropped {}",
+            s["delivered"], s["dropped"]
+        );
+    }
+}
