@@ -89,8 +89,8 @@ impl Batch {
     }
 }
 
-/// Documents are handed to the writer in batches of about this size (at
-/// most a quarter of the buffer), or sooner when input waits.
+/// Documents are handed to the writer in batches of at most this size (and
+/// an eighth of the buffer), or sooner when input waits.
 const BATCH_BYTES: usize = 256 * 1024;
 
 #[derive(Default)]
@@ -224,10 +224,12 @@ impl Delivery {
         let thread = std::thread::Builder::new()
             .name("sink".into())
             .spawn(move || writer.run())?;
-        let batch_limit = (options.buffer_bytes / 4).clamp(1, BATCH_BYTES);
+        // Batches of an eighth of the buffer at most: the queue holds whole
+        // batches, so a coarser grain would waste a small buffer.
+        let batch_limit = (options.buffer_bytes / 8).clamp(1, BATCH_BYTES);
         Ok(Delivery {
             shared,
-            batch: Batch::with_capacity(batch_limit + 16 * 1024),
+            batch: Batch::with_capacity(batch_limit),
             batch_limit,
             options,
             thread: Some(thread),
@@ -268,6 +270,10 @@ impl Delivery {
                         Some(now.checked_sub(self.options.shutdown_grace).unwrap_or(now));
                 }
                 drop(queue);
+                // The output is not keeping up, even if its last send has
+                // not failed yet (a stalled syslogd takes a second to time
+                // out): no drop report until it delivers again.
+                self.shared.healthy.store(false, Ordering::Relaxed);
                 self.shared
                     .stats
                     .drop_documents(DropReason::BufferFull, self.batch.len());
@@ -290,7 +296,7 @@ impl Delivery {
         let next = queue
             .spare
             .pop()
-            .unwrap_or_else(|| Batch::with_capacity(self.batch_limit + 16 * 1024));
+            .unwrap_or_else(|| Batch::with_capacity(self.batch_limit));
         queue.bytes += self.batch.cost();
         queue.accepted += self.batch.len();
         self.shared.queued.store(queue.bytes, Ordering::Relaxed);
@@ -324,10 +330,12 @@ impl Queue {
 
 impl Outlet for Delivery {
     fn push(&mut self, doc: &[u8]) {
-        self.batch.push(doc);
-        if self.batch.bytes.len() >= self.batch_limit {
+        // Handed over before it would outgrow its allocation: the memory a
+        // batch holds is what the bound counts.
+        if self.batch.bytes.len() + doc.len() + 1 > self.batch_limit {
             self.hand_over();
         }
+        self.batch.push(doc);
     }
 
     fn idle(&mut self) {
@@ -340,7 +348,7 @@ impl Outlet for Delivery {
 
     fn healthy(&self) -> bool {
         // Only this thread adds to the queue, so until the batch now being
-        // gathered (a quarter of the buffer and one document at most) is
+        // gathered (an eighth of the buffer at most) is
         // handed over, the queue can only shrink: if it is at most half
         // full now, that batch will fit (documents are far smaller than
         // the buffer) and a drop report written now is not dropped itself.
