@@ -103,7 +103,7 @@ impl SyslogSink {
             header: Header::new(facility, IDENT, std::process::id()),
             connection: None,
             longest: max_doc + HEADER_BYTES,
-            frame: Vec::with_capacity(max_doc + HEADER_BYTES),
+            frame: Vec::with_capacity((max_doc + HEADER_BYTES).min(64 * 1024)),
             warned_send_buffer: false,
         };
         let _ = sink.reopen(Instant::now() + SEND_TIMEOUT);

@@ -227,3 +227,40 @@ fn syslog_datagrams_fit_max_line_bytes() {
         doc.len()
     );
 }
+
+/// The send buffer cannot always be raised (the kernel caps it: Linux at
+/// twice net.core.wmem_max, here asked for far beyond it): stderr says so,
+/// once, and documents that fit still go out.
+#[test]
+fn a_send_buffer_the_kernel_refuses_is_warned_about_once() {
+    let dir = temp_dir("refused-buffer");
+    let path = dir.join("log.sock");
+    let receiver = UnixDatagram::bind(&path).unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let daemon = std::thread::spawn(move || {
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 70_000];
+        while receiver.recv(&mut buf).is_ok() {
+            got += 1;
+        }
+        got
+    });
+    let socket = path.display().to_string();
+    let mut f = Filter::start(&[
+        "--syslog-socket",
+        &socket,
+        "--stats-interval",
+        "0",
+        "--max-line-bytes",
+        "1000000000",
+    ]);
+    f.feed(&sessions(0..5));
+    let end = f.end_input();
+    let (status, _) = f.wait_exit(end, GRACE + SLACK);
+    let stderr = f.stderr();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stderr.matches("syslog_send_buffer:").count(), 1, "{stderr}");
+    assert_eq!(daemon.join().unwrap(), 50);
+}
