@@ -12,8 +12,10 @@
 //! polling `/proc/PID/status` VmHWM). The runs:
 //!
 //! 1. 1,000,000 events of the typical mix (100 sessions open at once) to
-//!    `file:/dev/null` and to a file, on all cores and pinned to one
-//!    (`taskset -c 0`), best of three;
+//!    `file:/dev/null`, to a file and to syslog (a local datagram socket
+//!    this process reads, as syslogd would), on all cores and pinned to one
+//!    (`taskset -c 0`), best of three; the user CPU per event of the syslog
+//!    sink against the file sink's;
 //! 2. 10,000 sessions open at once: peak RSS;
 //! 3. 1,000,000 and 10,000,000 events fed through a pipe: RSS must not grow;
 //! 4. one transaction with 1,000 recipients: output bytes stay O(K).
@@ -49,6 +51,8 @@ struct Run {
     out_bytes: Option<u64>,
     wall: Duration,
     rss_kib: u64,
+    /// User CPU seconds of the child (from /usr/bin/time).
+    user: Option<f64>,
     dropped: u64,
 }
 
@@ -86,6 +90,12 @@ fn main() {
         w.bytes as f64 / 1e6
     );
     let out_file = dir.join("out.json");
+    let log_socket = dir.join("log.sock");
+    let syslogd = Syslogd::start(&log_socket);
+    let syslog_args = [
+        "--syslog-socket".to_string(),
+        log_socket.display().to_string(),
+    ];
     let first = runs.len();
     for pinned in [false, true] {
         if pinned && !taskset {
@@ -95,7 +105,13 @@ fn main() {
         for (target, label) in [
             ("file:/dev/null".to_string(), "/dev/null"),
             (format!("file:{}", out_file.display()), "file"),
+            ("syslog".to_string(), "syslog"),
         ] {
+            let extra: Vec<&str> = if label == "syslog" {
+                syslog_args.iter().map(String::as_str).collect()
+            } else {
+                Vec::new()
+            };
             let best = (0..repeat)
                 .map(|_| {
                     let _ = fs::remove_file(&out_file);
@@ -104,7 +120,7 @@ fn main() {
                         &stream,
                         &target,
                         pinned,
-                        &[],
+                        &extra,
                     );
                     run.events = w.events;
                     if label == "file" {
@@ -118,10 +134,25 @@ fn main() {
         }
     }
     let _ = fs::remove_file(&out_file);
+    let received = syslogd.stop();
     let typical_bytes = runs.iter().skip(first).find_map(|r| r.out_bytes);
     for r in runs.iter_mut().skip(first) {
         r.out_bytes = r.out_bytes.or(typical_bytes);
     }
+    let user_per_event = |label: &str| {
+        runs.iter()
+            .skip(first)
+            .find(|r| r.name == format!("typical -> {label}"))
+            .and_then(|r| r.user.map(|u| u / r.events.max(1) as f64 * 1e6))
+    };
+    let sink_cost = match (user_per_event("file"), user_per_event("syslog")) {
+        (Some(file), Some(syslog)) => format!(
+            "user CPU per event: file {file:.3} us, syslog {syslog:.3} us, syslog/file {:.2} \
+             (goal at most 1.3); {received} datagrams received",
+            syslog / file
+        ),
+        _ => "user CPU per event: needs /usr/bin/time".to_string(),
+    };
 
     // 2. 10,000 sessions open at once.
     let open = dir.join("open10k.txt");
@@ -230,6 +261,7 @@ fn main() {
     let (docs, bytes) = runs
         .last()
         .map_or((0, 0), |r| (r.docs, r.out_bytes.unwrap_or(0)));
+    println!("{sink_cost}");
     println!(
         "K = {k} recipients: {docs} documents, {bytes} bytes in all, the largest {largest} bytes \
          (the cap is --max-line-bytes, 8000); listing every recipient in every document \
@@ -264,7 +296,7 @@ fn command(pinned: bool, rss_file: &Path) -> (Command, bool) {
     let time = Path::new("/usr/bin/time").exists();
     let mut argv: Vec<String> = Vec::new();
     if time {
-        argv.extend(["/usr/bin/time", "-f", "%M", "-o"].map(String::from));
+        argv.extend(["/usr/bin/time", "-f", "%M %U", "-o"].map(String::from));
         argv.push(rss_file.display().to_string());
     }
     if pinned {
@@ -346,14 +378,14 @@ fn finish(
     }
     let wall = started.elapsed();
     let stderr = reader.join().unwrap();
-    let rss_kib = if timed {
-        fs::read_to_string(rss_file)
-            .ok()
-            .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
-            .unwrap_or(0)
+    let timing = if timed {
+        fs::read_to_string(rss_file).unwrap_or_default()
     } else {
-        hwm
+        String::new()
     };
+    let mut fields = timing.lines().last().unwrap_or_default().split_whitespace();
+    let rss_kib = fields.next().and_then(|v| v.parse().ok()).unwrap_or(hwm);
+    let user = fields.next().and_then(|v| v.parse().ok());
     let _ = fs::remove_file(rss_file);
     let summary = stderr
         .lines()
@@ -375,6 +407,7 @@ fn finish(
         out_bytes: None,
         wall,
         rss_kib,
+        user,
         dropped: field("dropped="),
     };
     println!(
@@ -397,4 +430,40 @@ fn vm_hwm(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// A syslogd stand-in: reads every datagram on a local socket, as fast as
+/// it can, until stopped.
+struct Syslogd {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Syslogd {
+    fn start(path: &Path) -> Syslogd {
+        let _ = fs::remove_file(path);
+        let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut got = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if socket.recv(&mut buf).is_ok() {
+                    got += 1;
+                }
+            }
+            got
+        });
+        Syslogd { stop, thread }
+    }
+
+    /// Datagrams received.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }

@@ -15,7 +15,7 @@
 //! ever, and a full FIFO is waited on only until the writer's deadline.
 
 use super::wait::write_by;
-use super::{Sink, SinkError, SinkErrorKind, SEND_TIMEOUT};
+use super::{Docs, Sink, SinkError, SinkErrorKind, SEND_TIMEOUT};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 use std::fs::{File, OpenOptions};
@@ -113,7 +113,8 @@ fn whole_lines(docs: &[u8], written: usize) -> usize {
 }
 
 impl Sink for FileSink {
-    fn write(&mut self, docs: &[u8], deadline: Instant) -> Result<(), SinkError> {
+    fn write(&mut self, docs: Docs<'_>, deadline: Instant) -> Result<(), SinkError> {
+        let docs = docs.bytes();
         if self.file.is_none() {
             self.reopen(deadline)?;
         }

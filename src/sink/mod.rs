@@ -17,6 +17,7 @@ mod writer;
 pub use file::FileSink;
 pub use outlet::{DeliveryOptions, MemoryOutlet, Outlet, Ticker, WhenFull};
 pub use queue::Delivery;
+
 pub use stdout::StdoutSink;
 pub use syslog::{facility as syslog_facility, SyslogSink};
 
@@ -94,7 +95,7 @@ pub trait Sink: Send {
     /// may wait past `deadline`. On failure, [`SinkError::done`] tells how
     /// many bytes of whole documents got through; no document is ever
     /// left in part where a reader could see it, except as [`SinkErrorKind::Torn`].
-    fn write(&mut self, docs: &[u8], deadline: Instant) -> Result<(), SinkError>;
+    fn write(&mut self, docs: Docs<'_>, deadline: Instant) -> Result<(), SinkError>;
     /// Opens the target again (SIGHUP, rotation, reconnect); waits at most
     /// until `deadline`.
     fn reopen(&mut self, deadline: Instant) -> Result<(), SinkError>;
@@ -112,12 +113,38 @@ pub trait Sink: Send {
     fn name(&self) -> String;
 }
 
-/// The documents in `docs` (each ending in `\n`) with their offsets.
-pub(crate) fn documents(docs: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    let mut start = 0;
-    docs.split_inclusive(|&b| b == b'\n').map(move |line| {
-        let at = start;
-        start += line.len();
-        (at, line.strip_suffix(b"\n").unwrap_or(line))
-    })
+/// Whole documents, each followed by `\n`, and where each one ends (so
+/// that a sink that sends them one by one need not look for the newlines).
+#[derive(Clone, Copy, Debug)]
+pub struct Docs<'a> {
+    bytes: &'a [u8],
+    /// Ends (after the newline), counted from `base`.
+    ends: &'a [usize],
+    base: usize,
+}
+
+impl<'a> Docs<'a> {
+    /// The documents of `bytes` ending at `ends` (offsets after each
+    /// newline, counted from `base`).
+    pub fn new(bytes: &'a [u8], ends: &'a [usize], base: usize) -> Docs<'a> {
+        Docs { bytes, ends, base }
+    }
+
+    /// All of them, newlines included.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Each document (without its newline) and its offset in [`Docs::bytes`].
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
+        let (bytes, base) = (self.bytes, self.base);
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let end = end.saturating_sub(base);
+            let doc = bytes.get(start..end.saturating_sub(1)).unwrap_or_default();
+            let at = start;
+            start = end;
+            (at, doc)
+        })
+    }
 }

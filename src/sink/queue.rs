@@ -70,6 +70,16 @@ impl Batch {
         upto(to).saturating_sub(upto(from)) as u64
     }
 
+    /// The documents from byte `at` (a document's start) on.
+    pub fn docs_from(&self, at: usize) -> super::Docs<'_> {
+        let first = self.ends.partition_point(|&end| end <= at);
+        super::Docs::new(
+            self.bytes.get(at..).unwrap_or_default(),
+            self.ends.get(first..).unwrap_or_default(),
+            at,
+        )
+    }
+
     /// Where the document that starts at byte `at` ends.
     pub fn end_of(&self, at: usize) -> usize {
         let i = self.ends.partition_point(|&end| end <= at);
@@ -101,6 +111,8 @@ pub(super) struct Queue {
     /// The writer is waiting for a batch: only then is a wake-up needed
     /// (a futex wake per batch cost more than the sink's own work).
     pub writer_waiting: bool,
+    /// Document bytes queued since the writer last took a batch.
+    pub unseen: usize,
     /// The reader is waiting for room or for delivery.
     pub reader_waiting: bool,
     /// When input ended: the shutdown grace counts from here.
@@ -195,7 +207,16 @@ pub struct Delivery {
     thread: Option<JoinHandle<()>>,
     warner: Warner,
     failed: bool,
+    /// Queued bytes that are worth waking the writer for.
+    wake_at: usize,
 }
+
+/// The longest a document waits in the queue for the writer's own round
+/// when it is not worth a wake-up (the latency bound of the README).
+pub const LATENCY: Duration = Duration::from_millis(50);
+
+/// Queued bytes worth a wake-up of the writer (or the batch size, if smaller).
+const WAKE_BYTES: usize = 64 * 1024;
 
 /// How long the reader waits past the grace for a writer stuck in a step
 /// that overran it, before it stops waiting and counts.
@@ -235,6 +256,7 @@ impl Delivery {
             thread: Some(thread),
             warner: Warner::default(),
             failed: false,
+            wake_at: WAKE_BYTES.min(batch_limit),
         })
     }
 
@@ -247,7 +269,9 @@ impl Delivery {
         loop {
             if queue.back_mut_take_in(&self.batch) {
                 queue.accepted += self.batch.len();
+                let added = self.batch.bytes.len();
                 self.batch.clear();
+                self.nudge(queue, added);
                 return;
             }
             // An empty queue takes any batch, so that a buffer smaller than
@@ -283,6 +307,8 @@ impl Delivery {
                 return;
             }
             queue.reader_waiting = true;
+            // Waiting for room: the writer must not sleep out its latency.
+            self.shared.wake.notify_one();
             queue = self
                 .shared
                 .room
@@ -300,10 +326,20 @@ impl Delivery {
         queue.bytes += self.batch.cost();
         queue.accepted += self.batch.len();
         self.shared.queued.store(queue.bytes, Ordering::Relaxed);
+        let added = self.batch.bytes.len();
         queue
             .batches
             .push_back(std::mem::replace(&mut self.batch, next));
-        let wake = queue.writer_waiting;
+        self.nudge(queue, added);
+    }
+
+    /// Wakes the writer only for a batch worth a write: documents that
+    /// trickle in (one event per read under smtpd) wait for the writer's
+    /// own round, at most [`LATENCY`], instead of costing a wake-up, a
+    /// write and a stat each.
+    fn nudge(&self, mut queue: MutexGuard<'_, Queue>, added: usize) {
+        queue.unseen += added;
+        let wake = queue.writer_waiting && queue.unseen >= self.wake_at;
         drop(queue);
         if wake {
             self.shared.wake.notify_one();

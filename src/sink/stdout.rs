@@ -1,7 +1,7 @@
 //! Documents to standard output, one per line (replay mode only: in filter
 //! mode stdout is smtpd's pipe).
 
-use super::{Sink, SinkError, SinkErrorKind};
+use super::{Docs, Sink, SinkError, SinkErrorKind};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
@@ -41,7 +41,8 @@ fn err(e: io::Error) -> SinkError {
 }
 
 impl Sink for StdoutSink {
-    fn write(&mut self, docs: &[u8], _deadline: Instant) -> Result<(), SinkError> {
+    fn write(&mut self, docs: Docs<'_>, _deadline: Instant) -> Result<(), SinkError> {
+        let docs = docs.bytes();
         let Some(out) = self.out.as_mut() else {
             return Err(err(io::Error::other("stdout is closed")));
         };

@@ -21,7 +21,7 @@
 //!   message, nor one twice.
 
 use super::wait::{ready, timed_out, write_by};
-use super::{documents, Sink, SinkError, SinkErrorKind, SEND_TIMEOUT};
+use super::{Docs, Sink, SinkError, SinkErrorKind, SEND_TIMEOUT};
 use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::net::sockopt::{set_socket_send_buffer_size, socket_send_buffer_size};
@@ -294,13 +294,15 @@ fn send_stream(stream: &mut UnixStream, frame: &[u8], deadline: Instant) -> Resu
 }
 
 impl Sink for SyslogSink {
-    fn write(&mut self, docs: &[u8], deadline: Instant) -> Result<(), SinkError> {
-        for (at, doc) in documents(docs) {
+    fn write(&mut self, docs: Docs<'_>, deadline: Instant) -> Result<(), SinkError> {
+        // One clock reading per batch: a header a second late at most.
+        let now = SystemTime::now();
+        for (at, doc) in docs.iter() {
             if self.connection.is_none() {
                 self.reopen(deadline).map_err(|e| e.after(at))?;
             }
             self.frame.clear();
-            self.header.write(SystemTime::now(), &mut self.frame);
+            self.header.write(now, &mut self.frame);
             self.frame.extend_from_slice(doc);
             if matches!(self.connection, Some(Connection::Stream(_))) {
                 // syslog(3) ends a message on a stream socket with a NUL.

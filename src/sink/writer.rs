@@ -11,7 +11,7 @@
 //!
 //! A document counts as delivered only once the sink took all of it.
 
-use super::queue::{drops_so_far, Batch, Shared};
+use super::queue::{drops_so_far, Batch, Shared, LATENCY};
 use super::{Sink, SinkErrorKind, Ticker, SEND_TIMEOUT};
 use crate::stats::{DropReason, Warner};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +64,7 @@ impl SinkThread {
                     queue = self
                         .shared
                         .wake
-                        .wait_timeout(queue, TICK)
+                        .wait_timeout(queue, LATENCY)
                         .map(|(q, _)| q)
                         .unwrap_or_else(|p| p.into_inner().0);
                     queue.writer_waiting = false;
@@ -74,6 +74,7 @@ impl SinkThread {
                 }
                 let batch = queue.batches.pop_front();
                 if let Some(b) = &batch {
+                    queue.unseen = 0;
                     queue.bytes = queue.bytes.saturating_sub(b.cost());
                     self.shared.queued.store(queue.bytes, Ordering::Relaxed);
                     if queue.reader_waiting {
@@ -150,7 +151,7 @@ impl SinkThread {
                 return;
             }
             let deadline = end.map_or(now + SEND_TIMEOUT, |end| end.min(now + SEND_TIMEOUT));
-            let rest = batch.bytes.get(at..).unwrap_or_default();
+            let rest = batch.docs_from(at);
             let e = match self.sink.write(rest, deadline) {
                 Ok(()) => {
                     self.count_delivered(batch, at, total);
@@ -158,7 +159,7 @@ impl SinkThread {
                 }
                 Err(e) => e,
             };
-            let done = e.done.min(rest.len());
+            let done = e.done.min(rest.bytes().len());
             if done > 0 {
                 self.count_delivered(batch, at, at + done);
                 at += done;

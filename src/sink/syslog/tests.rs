@@ -41,8 +41,12 @@ fn a_shrunk_send_buffer_is_raised_and_a_7900_byte_document_arrives_whole() {
     assert!(socket_send_buffer_size(sink.socket_fd().unwrap()).unwrap() < 7900);
     let mut line = doc.clone();
     line.push(b'\n');
-    sink.write(&line, Instant::now() + Duration::from_secs(1))
-        .unwrap();
+    let ends = [line.len()];
+    sink.write(
+        Docs::new(&line, &ends, 0),
+        Instant::now() + Duration::from_secs(1),
+    )
+    .unwrap();
     assert!(socket_send_buffer_size(sink.socket_fd().unwrap()).unwrap() >= 7900 + HEADER_BYTES);
 
     let mut buf = vec![0u8; 20_000];
