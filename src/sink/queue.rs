@@ -215,7 +215,8 @@ pub struct Delivery {
 /// when it is not worth a wake-up (the latency bound of the README).
 pub const LATENCY: Duration = Duration::from_millis(50);
 
-/// Queued bytes worth a wake-up of the writer (or the batch size, if smaller).
+/// Queued bytes worth a wake-up of the writer (or a 32nd of the buffer, if
+/// smaller).
 const WAKE_BYTES: usize = 64 * 1024;
 
 /// How long the reader waits past the grace for a writer stuck in a step
@@ -256,7 +257,9 @@ impl Delivery {
             thread: Some(thread),
             warner: Warner::default(),
             failed: false,
-            wake_at: WAKE_BYTES.min(batch_limit),
+            // A small buffer cannot wait out the latency: wake the writer
+            // long before it fills.
+            wake_at: WAKE_BYTES.min(options.buffer_bytes / 32).max(1),
         })
     }
 
