@@ -169,8 +169,10 @@ impl SyslogSink {
             Err(e) => {
                 // A daemon that did not read in time is still there, and
                 // on a stream socket a new connection would only queue
-                // behind the old one: keep it then.
-                let stalled = e.source.kind() == io::ErrorKind::TimedOut;
+                // behind the old one: keep it then. A datagram socket is
+                // connected again (a new syslogd may own the path now).
+                let stalled = e.source.kind() == io::ErrorKind::TimedOut
+                    && matches!(self.connection, Some(Connection::Stream(_)));
                 if e.kind != SinkErrorKind::Rejected && !stalled {
                     self.connection = None;
                 }

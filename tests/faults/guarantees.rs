@@ -115,6 +115,31 @@ fn sigterm_and_sigint_end_the_filter_as_end_of_input_does() {
     }
 }
 
+/// "Nothing is dropped silently" on SIGTERM either: with the output down,
+/// what could not be delivered within the grace is counted, and the filter
+/// still exits 0 in time.
+#[test]
+fn sigterm_with_the_output_down_counts_what_it_could_not_deliver() {
+    let dir = temp_dir("term-down");
+    let socket = dir.join("nothing-listens.sock").display().to_string();
+    let mut f = Filter::start(&["--syslog-socket", &socket]);
+    f.feed(&sessions(0..30));
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    f.signal("TERM");
+    let (status, took) = f.wait_exit(sent, GRACE + SLACK);
+    let stderr = f.stderr();
+    assert_eq!(status.code(), Some(0), "{status}: {stderr}");
+    let s = summary(&stderr);
+    assert_eq!(s["session"], 300);
+    assert_eq!(s["delivered"], 0);
+    assert_eq!(s["dropped"], s["documents"], "{stderr}");
+    eprintln!(
+        "SIGTERM, syslog down: exit {took:?} after the signal, delivered 0 dropped {}",
+        s["dropped"]
+    );
+}
+
 /// "Every line written is one complete JSON document" (and the filter
 /// survives) when the output file hits RLIMIT_FSIZE: SIGXFSZ used to kill
 /// it with half a document in the file.
