@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, global = true, value_name = "BYTES", default_value_t = 8000)]
     pub max_line_bytes: usize,
 
-    /// Bytes of documents held while the output is slow or down.
+    /// Memory for documents held while the output is slow or down.
     #[arg(long, global = true, value_name = "BYTES", default_value_t = 8 << 20)]
     pub buffer_bytes: usize,
 
