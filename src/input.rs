@@ -20,6 +20,11 @@ pub struct LineReader<R> {
     inner: BufReader<R>,
     line: Vec<u8>,
     max: usize,
+    /// The line so far was longer than the bound.
+    cut: bool,
+    /// The last call ended in a read error (a timeout): the line begun
+    /// goes on where it stopped.
+    resume: bool,
 }
 
 /// The default bound: 1 MiB, far above smtpd's longest line (4 KiB).
@@ -32,7 +37,14 @@ impl<R: Read> LineReader<R> {
             inner: BufReader::with_capacity(64 * 1024, inner),
             line: Vec::with_capacity(4096),
             max,
+            cut: false,
+            resume: false,
         }
+    }
+
+    /// The reader underneath.
+    pub fn get_mut(&mut self) -> &mut R {
+        self.inner.get_mut()
     }
 
     /// True when a line can be returned without waiting for input.
@@ -40,23 +52,30 @@ impl<R: Read> LineReader<R> {
         !self.inner.buffer().is_empty()
     }
 
-    /// The next line, or `None` at end of input.
+    /// The next line, or `None` at end of input. After an error (a read
+    /// that timed out), the next call goes on with the line begun.
     pub fn next_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
-        self.line.clear();
-        let mut cut = false;
+        if !std::mem::replace(&mut self.resume, false) {
+            self.line.clear();
+            self.cut = false;
+        }
         loop {
             let available = match self.inner.fill_buf() {
                 Ok(bytes) => bytes,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.resume = true;
+                    return Err(e);
+                }
             };
+            let cut = &mut self.cut;
             if available.is_empty() {
-                if self.line.is_empty() && !cut {
+                if self.line.is_empty() && !*cut {
                     return Ok(None);
                 }
                 return Ok(Some(RawLine {
                     bytes: &self.line,
-                    cut,
+                    cut: *cut,
                     unterminated: true,
                 }));
             }
@@ -66,7 +85,7 @@ impl<R: Read> LineReader<R> {
                 .unwrap_or_default();
             let room = self.max.saturating_sub(self.line.len());
             if chunk.len() > room {
-                cut = true;
+                *cut = true;
             }
             self.line
                 .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
@@ -75,7 +94,7 @@ impl<R: Read> LineReader<R> {
             if newline.is_some() {
                 return Ok(Some(RawLine {
                     bytes: &self.line,
-                    cut,
+                    cut: self.cut,
                     unterminated: false,
                 }));
             }
@@ -140,6 +159,37 @@ mod tests {
                 assert_eq!(find_newline(&bytes), Some(at), "{len} {at}");
             }
         }
+    }
+
+    /// Reads that return these chunks, a timeout where there is `None`.
+    struct Scripted(Vec<Option<&'static [u8]>>);
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            match self.0.remove(0) {
+                Some(chunk) => {
+                    buf[..chunk.len()].copy_from_slice(chunk);
+                    Ok(chunk.len())
+                }
+                None => Err(io::Error::new(ErrorKind::TimedOut, "quiet")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_goes_on_after_a_read_timed_out() {
+        let input = Scripted(vec![Some(b"ab"), None, Some(b"c\nd"), None, Some(b"\n")]);
+        let mut r = LineReader::new(input, 2);
+        assert_eq!(r.next_line().unwrap_err().kind(), ErrorKind::TimedOut);
+        let line = r.next_line().unwrap().unwrap();
+        assert_eq!((line.bytes, line.cut), (&b"ab"[..], true));
+        assert_eq!(r.next_line().unwrap_err().kind(), ErrorKind::TimedOut);
+        let line = r.next_line().unwrap().unwrap();
+        assert_eq!((line.bytes, line.cut), (&b"d"[..], false));
+        assert!(r.next_line().unwrap().is_none());
     }
 
     #[test]

@@ -215,9 +215,9 @@ impl<O: Outlet> Pipeline<O> {
         self.outlet.push(&self.buf);
     }
 
-    /// Input is about to wait.
-    pub fn idle(&mut self) {
-        self.outlet.idle();
+    /// Input is about to wait; returns how long it may (see [`Outlet::idle`]).
+    pub fn idle(&mut self) -> Option<std::time::Duration> {
+        self.outlet.idle()
     }
 
     /// End of input: final documents for open sessions (if configured),
@@ -348,7 +348,7 @@ fn summarize<O: Outlet>(pipeline: Pipeline<O>) -> Summary {
 /// until end of input.
 pub fn filter<O: Outlet>(
     config: &PipelineConfig,
-    input: impl Read,
+    input: crate::signals::Input,
     mut protocol_out: impl Write,
     outlet: O,
     max_line: usize,
@@ -360,7 +360,8 @@ pub fn filter<O: Outlet>(
     let mut warner = Warner::default();
     loop {
         if !reader.has_buffered_input() {
-            pipeline.idle();
+            let wait = pipeline.idle();
+            reader.get_mut().set_timeout(wait);
         }
         match reader.next_line() {
             Ok(Some(line)) => {
@@ -372,6 +373,8 @@ pub fn filter<O: Outlet>(
                 }
             }
             Ok(None) => break,
+            // Quiet input: idle() again hands the documents to the writer.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
             Err(e) => {
                 warner.warn("read_failed", || format!("reading stdin: {e}"));
                 break;

@@ -12,7 +12,7 @@
 //! The handlers are signal-hook's: they set flags and write to a socket
 //! pair, and the reading loop waits on stdin and that socket together.
 
-use rustix::event::{poll, PollFd, PollFlags};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use std::fs::File;
@@ -21,6 +21,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The installed handlers.
 pub struct Signals {
@@ -67,6 +68,7 @@ impl Signals {
             file,
             wake: self.wake.try_clone()?,
             stop: Arc::clone(&self.stop),
+            timeout: None,
         })
     }
 }
@@ -78,6 +80,15 @@ pub struct Input {
     file: File,
     wake: UnixStream,
     stop: Arc<AtomicBool>,
+    timeout: Option<Duration>,
+}
+
+impl Input {
+    /// The longest the next read waits for input before it fails with
+    /// `TimedOut` (`None`: as long as it takes).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
 }
 
 impl Read for Input {
@@ -90,7 +101,11 @@ impl Read for Input {
                 PollFd::new(&self.file, PollFlags::IN),
                 PollFd::new(&self.wake, PollFlags::IN),
             ];
-            match poll(&mut fds, None) {
+            let limit = self.timeout.and_then(|t| Timespec::try_from(t).ok());
+            match poll(&mut fds, limit.as_ref()) {
+                Ok(0) if limit.is_some() => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no input yet"));
+                }
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -9,8 +9,12 @@ pub trait Outlet {
     /// Takes one complete document. Never blocks for long and never fails:
     /// what cannot be kept is dropped and counted.
     fn push(&mut self, doc: &[u8]);
-    /// Input is about to wait: hand over what is gathered.
-    fn idle(&mut self) {}
+    /// Input is about to wait: hand over what is gathered. Returns how
+    /// long input may wait before `idle` must be called again (documents
+    /// wait for the writer's round then), or `None`.
+    fn idle(&mut self) -> Option<Duration> {
+        None
+    }
     /// What happened to documents so far.
     fn stats(&self) -> &DeliveryStats;
     /// False while the sink is known to be down, or while the buffer is too

@@ -111,8 +111,10 @@ pub(super) struct Queue {
     /// The writer is waiting for a batch: only then is a wake-up needed
     /// (a futex wake per batch cost more than the sink's own work).
     pub writer_waiting: bool,
-    /// Document bytes queued since the writer last took a batch.
+    /// Document bytes queued since the writer last took a batch or was
+    /// woken, and since when.
     pub unseen: usize,
+    pub unseen_since: Option<Instant>,
     /// The reader is waiting for room or for delivery.
     pub reader_waiting: bool,
     /// When input ended: the shutdown grace counts from here.
@@ -342,7 +344,13 @@ impl Delivery {
     /// write and a stat each.
     fn nudge(&self, mut queue: MutexGuard<'_, Queue>, added: usize) {
         queue.unseen += added;
-        let wake = queue.writer_waiting && queue.unseen >= self.wake_at;
+        let since = *queue.unseen_since.get_or_insert_with(Instant::now);
+        let wake =
+            queue.writer_waiting && (queue.unseen >= self.wake_at || since.elapsed() >= LATENCY);
+        if wake {
+            queue.unseen = 0;
+            queue.unseen_since = None;
+        }
         drop(queue);
         if wake {
             self.shared.wake.notify_one();
@@ -377,8 +385,24 @@ impl Outlet for Delivery {
         self.batch.push(doc);
     }
 
-    fn idle(&mut self) {
+    fn idle(&mut self) -> Option<Duration> {
         self.hand_over();
+        let mut queue = self.shared.lock();
+        let since = queue.unseen_since?;
+        if !queue.writer_waiting {
+            // Busy: it takes the queue before it waits again.
+            return None;
+        }
+        match LATENCY.checked_sub(since.elapsed()) {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => {
+                queue.unseen = 0;
+                queue.unseen_since = None;
+                drop(queue);
+                self.shared.wake.notify_one();
+                None
+            }
+        }
     }
 
     fn stats(&self) -> &DeliveryStats {

@@ -11,7 +11,7 @@
 //!
 //! A document counts as delivered only once the sink took all of it.
 
-use super::queue::{drops_so_far, Batch, Shared, LATENCY};
+use super::queue::{drops_so_far, Batch, Shared};
 use super::{Sink, SinkErrorKind, Ticker, SEND_TIMEOUT};
 use crate::stats::{DropReason, Warner};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,10 +28,15 @@ pub(super) struct SinkThread {
     ticker: Option<(Duration, Ticker, Instant)>,
     /// An outage was warned about and not yet its end.
     down: bool,
+    /// Documents went out since the sink last looked for rotation.
+    wrote_since_check: bool,
 }
 
-/// How often the sink looks for rotation, and the writer for SIGHUP.
+/// How often, at most, the sink looks for rotation before a write.
 const TICK: Duration = Duration::from_millis(250);
+
+/// The longest the writer sleeps without a periodic document to make.
+const IDLE: Duration = Duration::from_secs(3600);
 
 impl SinkThread {
     pub fn new(
@@ -48,6 +53,7 @@ impl SinkThread {
             last_check: Instant::now(),
             ticker: ticker.map(|(every, make)| (every, make, Instant::now())),
             down: false,
+            wrote_since_check: false,
         }
     }
 
@@ -61,10 +67,22 @@ impl SinkThread {
                         // await_delivery() waits for exactly this.
                         self.shared.room.notify_one();
                     }
+                    // Nothing to do until woken, the next periodic document,
+                    // or one more look for rotation after writing: an idle
+                    // filter costs no wake-ups. SIGHUP is looked at then or
+                    // before the next write.
+                    let mut until_tick = self.ticker.as_ref().map_or(IDLE, |(every, _, last)| {
+                        every
+                            .saturating_sub(last.elapsed())
+                            .max(Duration::from_millis(1))
+                    });
+                    if self.wrote_since_check {
+                        until_tick = until_tick.min(TICK);
+                    }
                     queue = self
                         .shared
                         .wake
-                        .wait_timeout(queue, LATENCY)
+                        .wait_timeout(queue, until_tick)
                         .map(|(q, _)| q)
                         .unwrap_or_else(|p| p.into_inner().0);
                     queue.writer_waiting = false;
@@ -75,6 +93,7 @@ impl SinkThread {
                 let batch = queue.batches.pop_front();
                 if let Some(b) = &batch {
                     queue.unseen = 0;
+                    queue.unseen_since = None;
                     queue.bytes = queue.bytes.saturating_sub(b.cost());
                     self.shared.queued.store(queue.bytes, Ordering::Relaxed);
                     if queue.reader_waiting {
@@ -131,6 +150,7 @@ impl SinkThread {
         }
         if self.last_check.elapsed() >= TICK {
             self.last_check = Instant::now();
+            self.wrote_since_check = false;
             if self.sink.check() {
                 self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
             }
@@ -210,6 +230,7 @@ impl SinkThread {
     fn count_delivered(&mut self, batch: &Batch, from: usize, to: usize) {
         self.shared
             .delivered(batch.count(from, to), (to - from) as u64);
+        self.wrote_since_check = true;
         self.shared.healthy.store(true, Ordering::Relaxed);
         if std::mem::replace(&mut self.down, false) {
             let name = self.sink.name();
