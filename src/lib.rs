@@ -12,7 +12,8 @@
 //! `run` is the one loop that connects them; `cli` turns flags into its
 //! configuration; `stats` counts what happened, including every drop;
 //! `privacy` decides what personal data the session keeps, and `select`
-//! which documents are written.
+//! which documents are written; `signals` installs the handlers first and
+//! lets SIGTERM end the input.
 #![deny(missing_docs)]
 
 pub mod cli;
