@@ -203,6 +203,15 @@ fn malformed_lines_are_typed_errors() {
             b"report|0.7|1.|smtp-in|tx-begin|01|00000001",
             ParseError::Timestamp,
         ),
+        // Year 33658: no RFC 3339 date, and Elasticsearch would refuse it.
+        (
+            b"report|0.7|999999999999.000000|smtp-in|tx-begin|01|00000001",
+            ParseError::Timestamp,
+        ),
+        (
+            b"report|0.7|253402300800.000000|smtp-in|tx-begin|01|00000001",
+            ParseError::Timestamp,
+        ),
         (
             b"report|0.7|1.0|smtp-sideways|tx-begin|01|00000001",
             ParseError::Subsystem,
@@ -317,4 +326,15 @@ fn every_prefix_of_a_line_parses_or_errs_without_panicking() {
     for end in 0..=line.len() {
         let _ = parse_line(&line[..end]);
     }
+}
+
+#[test]
+fn the_last_rfc3339_second_is_a_timestamp() {
+    assert_eq!(
+        Timestamp::parse(b"253402300799.999999"),
+        Ok(Timestamp {
+            secs: Timestamp::MAX_SECS,
+            micros: 999_999
+        })
+    );
 }

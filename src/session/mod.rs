@@ -16,7 +16,7 @@ pub use endpoint::Endpoint;
 pub use text::{caps, Text};
 pub use tx::{Recipient, Sender, Transaction, TxStatus};
 
-use crate::privacy::Privacy;
+use crate::privacy::{secrets, ClientLine, Privacy};
 use crate::protocol::{
     AuthResult, Event, EventKind, Fcrdns, FilterKind, HeloMethod, Report, Subsystem, Timestamp,
     TxResult, Version,
@@ -88,6 +88,16 @@ pub struct Auth {
     pub username: Text,
     /// pass, fail or error.
     pub result: AuthResult,
+}
+
+/// The state of an AUTH exchange, kept so that no line of it is written in
+/// clear, whichever of its lines smtpd itself masked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthExchange {
+    /// From an AUTH command to its final (non-334) reply.
+    pub open: bool,
+    /// The last client line had a secret masked: its reply may repeat it.
+    pub reply_masked: bool,
 }
 
 /// The last filter-response.
@@ -164,6 +174,8 @@ pub struct Session {
     pub tls: Option<Box<Tls>>,
     /// The last AUTH attempt.
     pub auth: Option<Auth>,
+    /// Where the session is in an AUTH exchange: what the next lines are.
+    pub exchange: AuthExchange,
     /// The last client command (secrets masked).
     pub command: Option<Text>,
     /// The last server response line.
@@ -206,6 +218,7 @@ impl Session {
             helo: None,
             tls: None,
             auth: None,
+            exchange: AuthExchange::default(),
             command: None,
             response: None,
             filter_verdict: None,
@@ -603,34 +616,6 @@ impl SessionTable {
     }
 }
 
-/// smtpd masks AUTH secrets in most states but not all (protocol.md §7):
-/// `AUTH PLAIN <base64>` before EHLO and `AUTH LOGIN <base64 user>` come in
-/// clear. Mask every AUTH argument and every line answering a 334 challenge.
-fn mask_command(command: &[u8], after_challenge: bool) -> Text {
-    const MASK: &[u8] = b"********";
-    if after_challenge && command != MASK {
-        return Text::from_static("********");
-    }
-    let is_auth = command
-        .get(..5)
-        .is_some_and(|p| p.eq_ignore_ascii_case(b"AUTH "));
-    if is_auth {
-        let rest = command.get(5..).unwrap_or_default();
-        if let Some(space) = rest.iter().position(|&b| b == b' ') {
-            let mechanism = rest.get(..space).unwrap_or_default();
-            let secret = rest.get(space + 1..).unwrap_or_default();
-            if !secret.is_empty() && secret != MASK {
-                let mut masked = Vec::with_capacity(5 + mechanism.len() + 9);
-                masked.extend_from_slice(command.get(..5).unwrap_or(b"AUTH "));
-                masked.extend_from_slice(mechanism);
-                masked.extend_from_slice(b" ********");
-                return Text::new(&masked, caps::LINE);
-            }
-        }
-    }
-    Text::new(command, caps::LINE)
-}
-
 /// Copies `value` for storing, through `transform` when it changes it.
 fn keep(value: &[u8], cap: usize, transform: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Text {
     match transform(value) {
@@ -666,6 +651,7 @@ fn update<'a>(
             s.helo = None;
             s.tls = None;
             s.auth = None;
+            s.exchange = AuthExchange::default();
             s.timed_out = false;
             s.command = None;
             s.response = None;
@@ -674,7 +660,7 @@ fn update<'a>(
         }
         Event::LinkGreeting { hostname } => s.greeting = Some(Text::new(hostname, caps::HOST)),
         Event::LinkIdentify { method, identity } => {
-            s.helo = Some((method, Text::new(identity, caps::HOST)));
+            s.helo = Some((method, keep(identity, caps::HOST, |h| privacy.helo(h))));
         }
         Event::LinkTls { tls } => {
             // STARTTLS resets the SMTP state in smtp-in: the client must say
@@ -760,16 +746,30 @@ fn update<'a>(
         }
         Event::ProtocolClient { command } => {
             s.counters.commands += 1;
+            // A line is a secret while an AUTH exchange is open: from the
+            // AUTH command to its final reply, and after any 334.
             let challenged = s
                 .response
                 .as_ref()
                 .is_some_and(|r| r.bytes().starts_with(b"334"));
-            s.command = privacy
-                .command(command)
-                .map(|command| mask_command(command, challenged));
+            let line = secrets::client_line(command, s.exchange.open || challenged);
+            if matches!(line, ClientLine::Auth { .. }) {
+                s.exchange.open = true;
+            }
+            s.exchange.reply_masked = line.hid_something();
+            s.command = privacy.command(&line).map(|c| Text::new(c, caps::LINE));
         }
         Event::ProtocolServer { response } => {
-            s.response = Some(Text::new(privacy.response(response), caps::LINE));
+            let shown = privacy.response(response, s.exchange.reply_masked);
+            s.response = Some(Text::new(shown, caps::LINE));
+            // A multi-line reply ends at the line whose code is followed by
+            // a space (or nothing); only then is the exchange's step over.
+            if response.get(3) != Some(&b'-') {
+                s.exchange.reply_masked = false;
+                if !response.starts_with(b"334") {
+                    s.exchange.open = false;
+                }
+            }
         }
         Event::FilterReport {
             kind,
@@ -779,15 +779,8 @@ fn update<'a>(
             s.filter_note = Some(Box::new(FilterNote {
                 kind,
                 name: Text::new(name, caps::TOKEN),
-                // Filter messages and params can repeat addresses.
-                message: Text::new(
-                    if privacy.hides_addresses() {
-                        b""
-                    } else {
-                        message
-                    },
-                    caps::LINE,
-                ),
+                // Filter messages can repeat addresses.
+                message: Text::new(privacy.filter_message(message), caps::LINE),
             }));
         }
         Event::FilterResponse {
@@ -799,10 +792,10 @@ fn update<'a>(
                 s.counters.filter_verdicts += 1;
             }
             s.filter_verdict = Some(FilterVerdict {
-                phase: Text::new(phase, caps::TOKEN),
-                decision: Text::new(decision, caps::TOKEN),
+                phase: Text::new(privacy.filter_phase(phase), caps::TOKEN),
+                decision: Text::new(privacy.filter_decision(decision), caps::TOKEN),
                 param: param
-                    .filter(|_| !privacy.hides_addresses())
+                    .and_then(|p| privacy.filter_param(phase, decision, p))
                     .map(|p| Text::new(p, caps::LINE)),
             });
         }

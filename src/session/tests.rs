@@ -237,18 +237,39 @@ fn auth_secrets_are_masked_even_when_smtpd_did_not() {
             .bytes()
             .to_vec()
     };
+    let reply = |run: &mut Run, r: &str| {
+        run.feed(&in6(&format!("protocol-server|00000000000000a1|{r}")))
+            .0
+            .response
+            .unwrap()
+            .bytes()
+            .to_vec()
+    };
     assert_eq!(
         cmd(&mut run, "AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
         b"AUTH PLAIN ********"
     );
-    assert_eq!(cmd(&mut run, "auth login YWxpY2U="), b"auth login ********");
+    reply(&mut run, "535 Authentication failed");
+    assert_eq!(cmd(&mut run, "auth login YWxpY2U="), b"AUTH ********");
+    // smtpd's 504 repeats what the client sent as the mechanism.
+    assert_eq!(
+        reply(&mut run, "504 5.5.4 AUTH method \"login\" not supported"),
+        b"504 5.5.4"
+    );
     assert_eq!(cmd(&mut run, "AUTH PLAIN ********"), b"AUTH PLAIN ********");
+    assert_eq!(
+        reply(&mut run, "235 2.0.0 Authentication succeeded"),
+        b"235 2.0.0 Authentication succeeded"
+    );
     assert_eq!(cmd(&mut run, "AUTH LOGIN"), b"AUTH LOGIN");
-    run.feed(&in6("protocol-server|00000000000000a1|334 VXNlcm5hbWU6"));
+    // Until the AUTH command has its final reply, every line is a secret,
+    // whether or not the 334 was reported.
     assert_eq!(cmd(&mut run, "YWxpY2U="), b"********");
-    run.feed(&in6(
-        "protocol-server|00000000000000a1|535 Authentication failed",
-    ));
+    reply(&mut run, "334 VXNlcm5hbWU6");
+    assert_eq!(cmd(&mut run, "YWxpY2U="), b"********");
+    assert_eq!(reply(&mut run, "334 UGFzc3dvcmQ6"), b"334");
+    assert_eq!(cmd(&mut run, "c2VjcmV0"), b"********");
+    reply(&mut run, "535 Authentication failed");
     assert_eq!(cmd(&mut run, "QUIT"), b"QUIT");
 }
 

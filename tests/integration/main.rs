@@ -13,5 +13,6 @@ mod controls;
 mod docs;
 mod replay;
 mod schema;
+mod secrets;
 mod sinks;
 mod util;
