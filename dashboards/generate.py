@@ -5,23 +5,28 @@
     python3 dashboards/generate.py --check   # exit 1 if they are stale
 
 Outputs (committed; tests/elastic checks that they match this script):
-  dashboards/opensmtpd-jsonlog.ndjson          data view + dashboards, for
+  dashboards/opensmtpd-jsonlog.ndjson          data view, saved search, map and
+                                               dashboards, for
                                                POST /api/saved_objects/_import
-  dashboards/kibana/7/index-pattern/*.json     the same objects, one pretty JSON
-  dashboards/kibana/7/dashboard/*.json         file each, in the layout of
+  dashboards/kibana/7/<type>/*.json            the same objects, one pretty JSON
+                                               file each, in the layout of
                                                Filebeat's setup.dashboards.directory
-  dashboards/PANELS.md                         every panel, its filter and its fields
+  dashboards/PANELS.md                         every panel, its filter, its fields
+                                               and the --events presets it works for
 
 Format: Kibana 8.x saved objects (lowest supported Kibana: 8.15), by-value Lens
 panels (datasource "formBased"), one data view with the fixed id
-"opensmtpd-jsonlog" on logs-opensmtpd.jsonlog-*.
+"opensmtpd-jsonlog" on logs-opensmtpd.jsonlog-*; the map and the saved search
+are objects of their own, on their dashboards by reference.
 
 Every document of filter-jsonlog repeats the whole session, so every panel
-counts one kind of event: its query always starts with one
-event.action : "<event>" clause (sessions: link-disconnect, messages:
-tx-commit, recipient decisions: tx-rcpt, AUTH: link-auth, filter verdicts:
-filter-response, timeouts: timeout, FCrDNS: link-connect, self-metrics:
-documents-dropped / stats).
+counts one kind of document: its query starts with one event.action clause
+(or tx-commit or tx-rollback, which end each smtp-in transaction once).
+Panels read what --events summaries keeps (link-disconnect with the session's
+totals and state, tx-commit / tx-rollback with the whole transaction) unless
+they need single events; those say why in needs_all, and PANELS.md lists them.
+tests/elastic/test_panels.py checks every panel against counts made from the
+report lines, under both presets.
 
 Python 3 standard library only.
 """
@@ -193,6 +198,29 @@ SEARCH_TITLE = "Session events"
 SEARCH_COLUMNS = ["event.action", "opensmtpd.subsystem", "opensmtpd.session.id", "event.sequence", "source.ip",
                   "destination.port", "email.from.address", "email.to.address", "opensmtpd.response"]
 SEARCH_QUERY = 'event.kind : "event"'
+
+# Limits of what the panels show (PANELS.md's last section).
+CAVEATS = (
+    "Session panels count `link-disconnect`: sessions the filter ended itself (`session-expired`, "
+    "`session-evicted`, `session-unfinished`) are not in them.",
+    "Totals taken from `opensmtpd.counters.*` at `link-disconnect` (recipients, refused recipients, filter "
+    "verdicts) are placed at the end of their session on the time axis.",
+    "\"Sessions with failed AUTH\" counts sessions whose last AUTH attempt failed, not attempts: a session that "
+    "failed and then succeeded is not in it; \"AUTH failures by user\" (`all`) counts attempts.",
+    "Refused recipient addresses and domains come from the transaction's recipient list at `tx-commit` / "
+    "`tx-rollback` (`opensmtpd.refused_rcpts`, made by the ingest pipeline): an address refused twice in one "
+    "transaction counts once; a transaction smtpd drops without either (its queue commit failed: "
+    "\"421 Temporary failure\") is missing; a document shortened to `--max-line-bytes` keeps only the first "
+    "50 or 10 recipients. The `opensmtpd.counters.*` totals are always exact.",
+    "smtp-out: smtpd reports a refused recipient as reply, `tx-rollback`, `tx-reset`, then `tx-rcpt` "
+    "(`mta_session.c`), so each `tx-rollback` of smtp-out is one refusal or deferral (a recipient, the message "
+    "at DATA or at the end of data) and its `opensmtpd.response` is the remote reply. A refused MAIL FROM "
+    "produces no `tx-*` event at all; only \"Reply codes 4xx/5xx\" (`all`) shows it.",
+    "Protocol 0.4 (OpenSMTPD 6.6) reports `tx-rcpt` before the reply to RCPT TO, so there \"Refusal replies\" "
+    "shows the reply before it.",
+    "Unique counts are Elasticsearch's cardinality: exact up to 3,000 distinct values, approximate beyond.",
+    "Local enqueue (`sendmail`, the unix socket) is in the message panels but not in the client or TLS panels.",
+)
 
 # Filter controls on every dashboard: (field, label).
 CONTROLS = (("host.name", "Mail host"), ("opensmtpd.subsystem", "Direction"),
@@ -1000,6 +1028,7 @@ def panels_markdown() -> str:
     for d, p in chart_panels():
         if p["needs_all"]:
             out.append(f"- **{p['title']}** ({d['title']}): {p['needs_all']}.")
+    out += ["", "## What the numbers mean, where it is not obvious", ""] + [f"- {c}" for c in CAVEATS]
     out.append("")
     return "\n".join(out)
 

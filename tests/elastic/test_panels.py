@@ -29,6 +29,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 import unittest
 from functools import lru_cache
 from pathlib import Path
@@ -189,13 +190,15 @@ def metric_value(col: dict, docs: list):
     raise AssertionError(f"metric {op} not evaluated here")
 
 
-def evaluate(query: str, buckets: list, metrics: list, docs) -> dict:
+def evaluate(query: str, buckets: list, metrics: list, docs, timed: bool = False) -> dict:
     ast = kql_parse(query)
     groups: dict = {}
     for d in docs:
         if not kql_eval(ast, d):
             continue
-        keys = [()]
+        # The time axis, per minute: Kibana's auto interval is never finer
+        # for the ranges these dashboards open with.
+        keys = [(d["@timestamp"][0][:16],)] if timed else [()]
         for col in buckets:
             keys = [k + (v,) for k in keys for v in bucket_values(col, d)]
         for k in keys:
@@ -208,7 +211,8 @@ def evaluate_lens(attrs: dict, docs) -> dict:
     cols = [layer["columns"][c] for c in layer["columnOrder"]]
     buckets = [c for c in cols if c["isBucketed"] and c["operationType"] != "date_histogram"]
     metrics = [c for c in cols if not c["isBucketed"]]
-    return evaluate(attrs["state"]["query"]["query"], buckets, metrics, docs)
+    timed = any(c["operationType"] == "date_histogram" for c in cols)
+    return evaluate(attrs["state"]["query"]["query"], buckets, metrics, docs, timed)
 
 
 def evaluate_map(obj: dict, docs) -> dict:
@@ -247,8 +251,8 @@ class Tx:
 class Record:
     """One thing a panel counts, with the facts of its moment."""
 
-    def __init__(self, kind: str, s: Session, **extra):
-        self.kind = kind
+    def __init__(self, kind: str, s: Session, ts: int, **extra):
+        self.kind, self.ts = kind, ts
         for name in ("sub", "sid", "host", "ip", "rdns", "fcrdns", "dest_ip", "port", "tls", "tls_version",
                      "cipher", "bits", "auth", "user", "helo", "greeting", "timeout", "connects", "rcpt_ok",
                      "rcpt_refused", "verdicts", "reply", "code"):
@@ -311,7 +315,7 @@ def oracle_records(path: Path) -> list:
             s.auth = result
             if result == "pass":
                 s.user = user
-            out.append(Record("auth", s, result=result, tried=user))
+            out.append(Record("auth", s, ts, result=result, tried=user))
         elif event == "tx-begin":
             s.tx = Tx(args[0])
         elif event in ("tx-mail", "tx-rcpt"):
@@ -331,13 +335,13 @@ def oracle_records(path: Path) -> list:
                     s.rcpt_ok += 1
                 else:
                     s.rcpt_refused += 1
-                out.append(Record("rcpt", s, address=address, result=result))
+                out.append(Record("rcpt", s, ts, address=address, result=result))
         elif event in ("tx-commit", "tx-rollback"):
             tx = s.tx or Tx(args[0])
             if event == "tx-commit":
                 tx.size = int(args[1])
                 tx.committed = True
-            out.append(Record("commit" if event == "tx-commit" else "rollback", s, mail=tx.mail, size=tx.size,
+            out.append(Record("commit" if event == "tx-commit" else "rollback", s, ts, mail=tx.mail, size=tx.size,
                               accepted=distinct(a for a, r in tx.rcpts if r == "ok"),
                               refused=distinct(a for a, r in tx.rcpts if r != "ok")))
         elif event == "tx-reset":
@@ -347,17 +351,17 @@ def oracle_records(path: Path) -> list:
         elif event == "protocol-server":
             s.reply = "|".join(args)
             s.code = int(s.reply[:3]) if s.reply[:3].isdigit() else None
-            out.append(Record("reply", s))
+            out.append(Record("reply", s, ts))
         elif event == "filter-response":
             phase, decision = args[0], args[1]
             param = "|".join(args[2:]) if len(args) > 2 else None
             if decision != "proceed":
                 s.verdicts += 1
-            out.append(Record("verdict", s, phase=phase, decision=decision, param=param))
+            out.append(Record("verdict", s, ts, phase=phase, decision=decision, param=param))
         elif event == "timeout":
             s.timeout = True
         elif event == "link-disconnect":
-            out.append(Record("session", s, duration=ts - s.start))
+            out.append(Record("session", s, ts, duration=ts - s.start))
             del sessions[key]
     return out
 
@@ -367,12 +371,20 @@ def oracle_all() -> tuple:
     return tuple(r for p in streams() for r in oracle_records(p))
 
 
+def minute(ts_us: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(ts_us // 1_000_000))
+
+
 def tally(kind, pred=lambda r: True, keys=lambda r: [()], metrics=(len,)):
-    def run(records) -> dict:
+    """timed: the panel has a time axis; its buckets are compared per minute
+    (the document's @timestamp against the time of the line counted)."""
+    def run(records, timed: bool) -> dict:
         groups: dict = {}
         for r in records:
             if r.kind in ((kind,) if isinstance(kind, str) else kind) and pred(r):
                 for k in distinct(keys(r)):
+                    if timed:
+                        k = (minute(r.ts),) + k
                     groups.setdefault(k, []).append(r)
         return {k: tuple(m(rs) for m in metrics) for k, rs in groups.items()}
     return run
@@ -569,15 +581,16 @@ def diff(got: dict, want: dict) -> str:
 
 
 def panel_specs():
-    """(dashboard title, panel title, needs_all, evaluate(docs)) for every chart and map panel."""
+    """(dashboard title, panel title, needs_all, timed, evaluate(docs)) for every chart and map panel."""
     spec = {p["title"]: p for d, p in GEN.chart_panels()}
     maps = {o["attributes"]["title"]: o for o in saved_objects() if o["type"] == "map"}
     for d, p, attrs in lens_panels():
-        yield d["attributes"]["title"], p["title"], spec[p["title"]]["needs_all"], \
+        timed = (spec[p["title"]]["x"] or {}).get("op") == "date_histogram"
+        yield d["attributes"]["title"], p["title"], spec[p["title"]]["needs_all"], timed, \
             (lambda docs, attrs=attrs: evaluate_lens(attrs, docs))
     for title, obj in maps.items():
         short = title[len(GEN.TITLE_PREFIX):]
-        yield "map", short, spec[short]["needs_all"], (lambda docs, obj=obj: evaluate_map(obj, docs))
+        yield "map", short, spec[short]["needs_all"], False, (lambda docs, obj=obj: evaluate_map(obj, docs))
 
 
 class Panels(unittest.TestCase):
@@ -596,17 +609,17 @@ class Panels(unittest.TestCase):
               f"{len(self.docs['summaries'])} (summaries), {len(self.oracle)} oracle records", file=sys.stderr)
 
     def test_every_panel_has_an_oracle(self):
-        titles = [t for _, t, _, _ in panel_specs()]
+        titles = [t for _, t, _, _, _ in panel_specs()]
         self.assertEqual(len(titles), len(set(titles)), "panel titles must be unique")
         self.assertEqual(set(titles) - set(ORACLE) - METRIC_PANELS, set(), "panels without an oracle")
         self.assertEqual(set(ORACLE) - set(titles), set(), "oracles of panels that no longer exist")
 
     def test_panels_agree_with_the_report_lines(self):
         exercised = 0
-        for dash, title, needs_all, run in panel_specs():
+        for dash, title, needs_all, timed, run in panel_specs():
             if title in METRIC_PANELS:
                 continue
-            want = ORACLE[title](self.oracle)
+            want = ORACLE[title](self.oracle, timed)
             for preset in ("all", "summaries"):
                 with self.subTest(dashboard=dash, panel=title, preset=preset):
                     got = run(self.docs[preset])
