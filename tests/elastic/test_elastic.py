@@ -556,7 +556,7 @@ class Dashboards(unittest.TestCase):
 
     def test_dashboards_present(self):
         titles = {d["attributes"]["title"] for d in dashboards()}
-        for want in ("Overview", "TLS", "Senders and recipients", "Rejections and security", "Geography"):
+        for want in ("Overview", "TLS", "Senders and recipients", "Rejections and security", "Outbound", "Geography"):
             self.assertTrue(any(t.endswith(want) for t in titles), f"no {want} dashboard")
         for d in dashboards():
             json.loads(d["attributes"]["optionsJSON"])
