@@ -159,8 +159,9 @@ impl<O: Outlet> Pipeline<O> {
         } else {
             report.time
         };
-        let snap = table.apply_at(&report, clock);
-        emit(renderer, buf, outlet, counters, selection, &snap, cut);
+        let mut snap = table.apply_at(&report, clock);
+        snap.event.line_cut = cut;
+        emit(renderer, buf, outlet, counters, selection, &snap);
         table.sweep_idle();
         counters.sessions_open.store(
             table.open_sessions() as u64,
@@ -187,7 +188,7 @@ impl<O: Outlet> Pipeline<O> {
                 Some(Expiry::Evicted) => add(&counters.sessions_evicted, 1),
                 _ => {}
             }
-            emit(renderer, buf, outlet, counters, selection, &snap, false);
+            emit(renderer, buf, outlet, counters, selection, &snap);
         });
     }
 
@@ -267,7 +268,6 @@ fn emit<O: Outlet>(
     counters: &Counters,
     selection: &Selection,
     snap: &Snapshot<'_>,
-    input_cut: bool,
 ) {
     if !selection.wants(snap) {
         add(&counters.documents_skipped, 1);
@@ -276,7 +276,9 @@ fn emit<O: Outlet>(
     let rendered = renderer.render(snap, buf);
     add(&counters.documents, 1);
     add(&counters.document_bytes, buf.len() as u64 + 1);
-    if rendered.truncated || input_cut {
+    // The counter counts documents that say they are truncated: one mark,
+    // one owner (the renderer), one count.
+    if rendered.truncated {
         add(&counters.documents_truncated, 1);
     }
     if rendered.invalid_utf8 {

@@ -46,7 +46,8 @@ impl Default for Options {
 /// What one rendering did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rendered {
-    /// The size policy shortened it.
+    /// It says `opensmtpd.truncated`: the size policy shortened it, or a
+    /// value it shows was cut as it was stored.
     pub truncated: bool,
     /// Some input bytes were not UTF-8.
     pub invalid_utf8: bool,
@@ -122,25 +123,17 @@ impl Renderer {
 
     /// Writes the document for `snap` into `out` (cleared first), without a newline.
     pub fn render(&mut self, snap: &Snapshot<'_>, out: &mut Vec<u8>) -> Rendered {
-        let mut invalid_utf8 = false;
+        let mut rendered = Rendered::default();
         for (i, level) in LEVELS.iter().enumerate() {
-            let truncated = i > 0;
-            let flags = self.write(snap, *level, truncated, out);
             // What the document written last holds, as it says itself.
-            invalid_utf8 = flags.invalid_utf8;
+            rendered = self.write(snap, *level, i > 0, out);
             if out.len() <= self.options.max_bytes {
-                return Rendered {
-                    truncated,
-                    invalid_utf8,
-                };
+                return rendered;
             }
         }
         // Unreachable with max_bytes >= MIN_MAX_BYTES: level 4 is bounded
         // by the caps on what it writes.
-        Rendered {
-            truncated: true,
-            invalid_utf8,
-        }
+        rendered
     }
 
     fn write(
@@ -149,7 +142,7 @@ impl Renderer {
         level: Level,
         truncated: bool,
         out: &mut Vec<u8>,
-    ) -> Flags {
+    ) -> Rendered {
         let s = snap.session;
         let e = &snap.event;
         let Renderer {
@@ -255,17 +248,22 @@ impl Renderer {
         if e.out_of_order {
             w.bool("out_of_order", true);
         }
-        // The cut flag so far covers input cut by this level; ingest caps in
-        // the session state count as truncation too.
+        // One mark for every cut: this level's (the size policy, and text
+        // it shortened), and those made as the session stored its values.
         let flags = w.flags;
-        if truncated || flags.cut || state_was_cut(snap) {
+        let truncated = truncated || flags.cut || snap.was_cut();
+        if truncated {
             w.bool("truncated", true);
         }
         if flags.invalid_utf8 {
             w.bool("invalid_utf8", true);
         }
         w.end();
-        w.finish()
+        let flags = w.finish();
+        Rendered {
+            truncated,
+            invalid_utf8: flags.invalid_utf8,
+        }
     }
 }
 
@@ -540,22 +538,6 @@ impl Cache {
         }
         Some(slot)
     }
-}
-
-fn state_was_cut(snap: &Snapshot<'_>) -> bool {
-    let s = snap.session;
-    let cut = |t: &Option<Text>| t.as_ref().is_some_and(Text::was_cut);
-    cut(&s.command)
-        || cut(&s.response)
-        || cut(&s.rdns)
-        || cut(&s.greeting)
-        || s.helo.as_ref().is_some_and(|(_, n)| n.was_cut())
-        || s.auth.as_ref().is_some_and(|a| a.username.was_cut())
-        || s.filter_verdict.as_ref().is_some_and(|v| cut(&v.param))
-        || s.filter_note.as_ref().is_some_and(|n| n.message.was_cut())
-        || s.tx
-            .as_ref()
-            .is_some_and(|t| t.was_cut() || t.sender.as_ref().is_some_and(|m| m.address.was_cut()))
 }
 
 fn text(w: &mut Writer<'_>, key: &str, value: &Text) {

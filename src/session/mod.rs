@@ -49,6 +49,10 @@ pub struct Tls {
 }
 
 impl Tls {
+    fn was_cut(&self) -> bool {
+        self.raw.was_cut() || self.version.was_cut() || self.cipher.was_cut()
+    }
+
     fn parse(raw: &[u8]) -> Tls {
         let mut version_token: &[u8] = raw;
         let mut cipher: &[u8] = b"";
@@ -203,6 +207,31 @@ pub struct Session {
 }
 
 impl Session {
+    /// True when some value the session holds now was cut at its cap (or a
+    /// recipient not kept): every value is stored through [`Text`], which
+    /// records its own cut, and this is the one place that asks them all.
+    pub fn was_cut(&self) -> bool {
+        let cut = |t: &Option<Text>| t.as_ref().is_some_and(Text::was_cut);
+        cut(&self.rdns)
+            || cut(&self.greeting)
+            || cut(&self.command)
+            || cut(&self.response)
+            || self.src.as_ref().is_some_and(Endpoint::was_cut)
+            || self.dest.as_ref().is_some_and(Endpoint::was_cut)
+            || self.helo.as_ref().is_some_and(|(_, name)| name.was_cut())
+            || self.tls.as_ref().is_some_and(|t| t.was_cut())
+            || self.auth.as_ref().is_some_and(|a| a.username.was_cut())
+            || self
+                .filter_verdict
+                .as_ref()
+                .is_some_and(|v| v.phase.was_cut() || v.decision.was_cut() || cut(&v.param))
+            || self
+                .filter_note
+                .as_ref()
+                .is_some_and(|n| n.name.was_cut() || n.message.was_cut())
+            || self.tx.as_ref().is_some_and(|t| t.was_cut())
+    }
+
     fn new(key: Key, time: Timestamp, partial: bool, generation: u64) -> Session {
         Session {
             key,
@@ -300,6 +329,17 @@ pub struct EventInfo<'a> {
     /// The event repeated something that should happen once (a second
     /// link-connect in smtp-in) or came after the session's end.
     pub out_of_order: bool,
+    /// The event's line was longer than the input bound and was cut.
+    pub line_cut: bool,
+}
+
+impl EventInfo<'_> {
+    /// True when a value of the event itself was cut, or its line was.
+    pub fn was_cut(&self) -> bool {
+        self.line_cut
+            || self.mail.as_ref().is_some_and(|(a, _)| a.was_cut())
+            || self.rcpt.as_ref().is_some_and(|(a, _)| a.was_cut())
+    }
 }
 
 /// A session as it stands after one event: what a document is made of.
@@ -309,6 +349,14 @@ pub struct Snapshot<'a> {
     pub session: &'a Session,
     /// The event's own facts.
     pub event: EventInfo<'a>,
+}
+
+impl Snapshot<'_> {
+    /// True when the document cannot show everything the event and the
+    /// session held: some value was cut as it was stored.
+    pub fn was_cut(&self) -> bool {
+        self.event.was_cut() || self.session.was_cut()
+    }
 }
 
 /// Bounds on the table.
@@ -460,6 +508,7 @@ impl SessionTable {
             outcome: None,
             expiry: None,
             out_of_order: false,
+            line_cut: false,
         };
         let fresh = || Box::new(Session::new(key, report.time, partial, generation));
         let session = if closes {
@@ -607,6 +656,7 @@ impl SessionTable {
                 outcome: None,
                 expiry: Some(why),
                 out_of_order: false,
+                line_cut: false,
             };
             each(Snapshot {
                 session: &session,
@@ -711,8 +761,7 @@ fn update<'a>(
                 TxResult::Ok => s.counters.recipients_accepted += 1,
                 TxResult::PermFail | TxResult::TempFail => s.counters.recipients_refused += 1,
             }
-            s.tx_for(msgid)
-                .recipient(address.bytes(), result, rcpt_room);
+            s.tx_for(msgid).recipient(&address, result, rcpt_room);
             info.rcpt = Some((address, result));
         }
         Event::TxEnvelope { msgid, evpid } => s.tx_for(msgid).envelope(evpid),

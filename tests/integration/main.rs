@@ -15,4 +15,5 @@ mod replay;
 mod schema;
 mod secrets;
 mod sinks;
+mod truncation;
 mod util;
