@@ -65,11 +65,11 @@ cases! {
     link_auth_older_uses_oldest: "report|0.3|1.000000|smtp-in|link-auth|01|alice|pass"
         => Event::LinkAuth { username: b"alice", result: AuthResult::Pass };
     link_disconnect: "report|0.7|1730000000.767314|smtp-in|link-disconnect|5e1c7a9d3b2f4e01"
-        => Event::LinkDisconnect;
+        => Event::LinkDisconnect {};
     link_disconnect_tolerates_payload: "report|0.7|1.000000|smtp-in|link-disconnect|01|junk"
-        => Event::LinkDisconnect;
+        => Event::LinkDisconnect {};
     timeout: "report|0.6|1795465402.847760|smtp-in|timeout|813002564853ba1d"
-        => Event::Timeout;
+        => Event::Timeout {};
     tx_reset: "report|0.7|1730000000.603162|smtp-in|tx-reset|5e1c7a9d3b2f4e01|8f3a2c41"
         => Event::TxReset { msgid: 0x8f3a2c41 };
     tx_begin: "report|0.6|1.000000|smtp-in|tx-begin|01|33a4a553"
@@ -124,7 +124,7 @@ cases! {
 
 #[test]
 fn every_event_name_round_trips() {
-    for kind in EventKind::ALL {
+    for &kind in EventKind::ALL {
         assert_eq!(EventKind::from_name(kind.name().as_bytes()), Some(kind));
     }
 }

@@ -485,7 +485,7 @@ impl SessionTable {
             self.now = clock;
         }
         let partial = !matches!(report.event, Event::LinkConnect { .. });
-        let closes = matches!(report.event, Event::LinkDisconnect);
+        let closes = matches!(report.event, Event::LinkDisconnect {});
         // A session that ends on its first event (smtp-out's failed
         // connections) never enters the table, so it makes no room.
         let generation = if closes || self.sessions.contains_key(&key) {
@@ -529,29 +529,13 @@ impl SessionTable {
         if !closes {
             self.stored_rcpts = (self.stored_rcpts + session.stored_rcpts()).saturating_sub(before);
         }
-        let relinks = matches!(
-            report.event,
-            Event::LinkConnect { .. }
-                | Event::LinkGreeting { .. }
-                | Event::LinkIdentify { .. }
-                | Event::LinkTls { .. }
-                | Event::LinkAuth { .. }
-        );
+        let kind = report.event.kind();
+        let relinks = kind.is_some_and(EventKind::is_link);
         if relinks || session.facts_stamp == 0 {
             self.stamps += 1;
             session.facts_stamp = self.stamps;
         }
-        let retx = matches!(
-            report.event,
-            Event::TxReset { .. }
-                | Event::TxBegin { .. }
-                | Event::TxMail { .. }
-                | Event::TxRcpt { .. }
-                | Event::TxEnvelope { .. }
-                | Event::TxData { .. }
-                | Event::TxCommit { .. }
-                | Event::TxRollback { .. }
-        );
+        let retx = kind.is_some_and(EventKind::is_tx);
         if retx || session.tx_stamp == 0 {
             self.stamps += 1;
             session.tx_stamp = self.stamps;
@@ -727,8 +711,8 @@ fn update<'a>(
             });
             info.outcome = Some(result == AuthResult::Pass);
         }
-        Event::LinkDisconnect => {}
-        Event::Timeout => s.timed_out = true,
+        Event::LinkDisconnect {} => {}
+        Event::Timeout {} => s.timed_out = true,
         Event::TxBegin { msgid } => {
             s.counters.transactions += 1;
             s.tx = Some(Box::new(Transaction::new(msgid, false)));
