@@ -1,7 +1,7 @@
 //! State after each event, driven through the real parser.
 
 use super::*;
-use crate::protocol::{parse_line, Line};
+use crate::protocol::{parse_line, Fcrdns, Line, Subsystem, TxResult};
 
 struct Run {
     table: SessionTable,
