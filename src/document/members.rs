@@ -80,6 +80,7 @@ pub(super) fn local_facts(w: &mut Writer<'_>, s: &Session, level: Level) {
     if let Some(auth) = &s.auth {
         w.begin("auth");
         w.ascii("result", auth.result.as_str());
+        text(w, "user", &auth.username);
         w.end();
     }
 }
@@ -133,6 +134,9 @@ pub(super) fn state(w: &mut Writer<'_>, snap: &Snapshot<'_>, level: Level) {
     w.u64("bytes", c.bytes);
     w.u64("connects", c.connects);
     w.u64("filter_verdicts", c.filter_verdicts);
+    w.u64("auth_failures", c.auth_failures);
+    w.u64("replies_4xx", c.replies_4xx);
+    w.u64("replies_5xx", c.replies_5xx);
     w.end();
 }
 

@@ -68,6 +68,9 @@ pub(super) fn update<'a>(
                 result,
             });
             info.outcome = Some(result == AuthResult::Pass);
+            if result != AuthResult::Pass {
+                s.counters.auth_failures += 1;
+            }
         }
         Event::LinkDisconnect {} => {}
         Event::Timeout {} => s.timed_out = true,
@@ -156,6 +159,11 @@ pub(super) fn update<'a>(
             // A multi-line reply ends at the line whose code is followed by
             // a space (or nothing); only then is the exchange's step over.
             if response.get(3) != Some(&b'-') {
+                match response.first() {
+                    Some(b'4') => s.counters.replies_4xx += 1,
+                    Some(b'5') => s.counters.replies_5xx += 1,
+                    _ => {}
+                }
                 s.exchange.reply_masked = false;
                 if !response.starts_with(b"334") {
                     s.exchange.open = false;

@@ -131,6 +131,12 @@ pub struct SessionCounters {
     pub connects: u64,
     /// filter-response decisions other than proceed.
     pub filter_verdicts: u64,
+    /// link-auth results other than pass.
+    pub auth_failures: u64,
+    /// Server replies with a 4xx code (the last line of each reply).
+    pub replies_4xx: u64,
+    /// Server replies with a 5xx code (the last line of each reply).
+    pub replies_5xx: u64,
 }
 
 /// Everything known about one SMTP session.

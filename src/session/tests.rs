@@ -401,3 +401,23 @@ fn stored_recipients_are_bounded_over_all_sessions() {
     }
     assert_eq!(run.table.stored_rcpts, 0);
 }
+
+#[test]
+fn auth_failures_and_reply_classes_are_counted() {
+    let mut run = Run::new();
+    run.feed(CONNECT);
+    for line in [
+        "protocol-server|00000000000000a1|250-mx.test Hello",
+        "protocol-server|00000000000000a1|550-first line",
+        "protocol-server|00000000000000a1|550 5.7.1 last line",
+        "protocol-server|00000000000000a1|421 4.7.0 later",
+        "link-auth|00000000000000a1|alice|fail",
+        "link-auth|00000000000000a1|alice|error",
+        "link-auth|00000000000000a1|alice|pass",
+    ] {
+        run.feed(&in6(line));
+    }
+    let (s, _, _) = run.feed(&in6("protocol-server|00000000000000a1|250 ok"));
+    let c = s.counters;
+    assert_eq!((c.auth_failures, c.replies_4xx, c.replies_5xx), (2, 1, 1));
+}
