@@ -171,7 +171,13 @@ NET_IN = 'opensmtpd.subsystem : "smtp-in" and source.ip : *'
 CONNECTED = "not opensmtpd.counters.connects : 0"
 REFUSED = 'not opensmtpd.rcpt.result : "ok"'
 AUTH_OK = 'opensmtpd.auth.result : "pass"'
-AUTH_FAILED = '(opensmtpd.auth.result : "fail" or opensmtpd.auth.result : "error")'
+# Sessions with at least one failed AUTH attempt, whatever came after it.
+# "> 0" rather than "not ... : 0": documents of filter-jsonlog versions
+# without the counter must not count as failures.
+AUTH_FAILURES = "opensmtpd.counters.auth_failures > 0"
+# Sessions in which the server (smtp-in: smtpd; smtp-out: the remote server)
+# gave at least one 4xx or 5xx reply.
+ERROR_REPLIES = "(opensmtpd.counters.replies_4xx > 0 or opensmtpd.counters.replies_5xx > 0)"
 MX_IN = NET_IN + ' and not opensmtpd.auth.result : "pass"'
 SUBMISSION = SMTP_IN + ' and opensmtpd.auth.result : "pass"'
 VERDICTS = ('(opensmtpd.filter.response.decision : "reject" or opensmtpd.filter.response.decision : "disconnect"'
@@ -192,6 +198,9 @@ RECIPIENTS = count("Recipients")
 TRANSACTIONS = count("Transactions")
 # Every tx-commit document carries its session's id: distinct ids are sessions.
 SESSIONS_OF_MESSAGES = metric("unique_count", "opensmtpd.session.id", "Sessions", INTEGER)
+AUTH_FAILURE_COUNT = metric("sum", "opensmtpd.counters.auth_failures", "AUTH failures", INTEGER)
+REPLIES_4XX = metric("sum", "opensmtpd.counters.replies_4xx", "4xx replies", INTEGER)
+REPLIES_5XX = metric("sum", "opensmtpd.counters.replies_5xx", "5xx replies", INTEGER)
 
 SEARCH_ID = "opensmtpd-jsonlog-events"
 SEARCH_TITLE = "Session events"
@@ -203,10 +212,19 @@ SEARCH_QUERY = 'event.kind : "event"'
 CAVEATS = (
     "Session panels count `link-disconnect`: sessions the filter ended itself (`session-expired`, "
     "`session-evicted`, `session-unfinished`) are not in them.",
-    "Totals taken from `opensmtpd.counters.*` at `link-disconnect` (recipients, refused recipients, filter "
-    "verdicts) are placed at the end of their session on the time axis.",
-    "\"Sessions with failed AUTH\" counts sessions whose last AUTH attempt failed, not attempts: a session that "
-    "failed and then succeeded is not in it; \"AUTH failures by user\" (`all`) counts attempts.",
+    "Totals taken from `opensmtpd.counters.*` at `link-disconnect` (recipients, refused recipients, AUTH "
+    "failures, 4xx/5xx replies, filter verdicts) are placed at the end of their session on the time axis.",
+    "AUTH failures are attempts: `link-auth` results other than `pass` (`opensmtpd.counters.auth_failures`, "
+    "summed at `link-disconnect`). \"Sessions with failed AUTH\" are sessions with at least one, whether a later "
+    "attempt passed or not (the last result is in `opensmtpd.auth.result`).",
+    "\"AUTH failures by user\" puts all failures of a session under the user of its last AUTH attempt "
+    "(`opensmtpd.auth.user`, which names failed attempts too): a session that tried bob and then alice counts "
+    "both failures under alice. With `--events all`, the `link-auth` documents (Discover) show every name "
+    "tried. With `--user-privacy` the names are hashed or redacted here as everywhere.",
+    "4xx/5xx replies are counted per reply, not per line: a multi-line reply counts once, by its last line "
+    "(`opensmtpd.counters.replies_4xx` / `replies_5xx`, summed at `link-disconnect`). smtp-in: smtpd's replies "
+    "to clients; smtp-out: the remote servers' replies to smtpd. The class panels work under both presets; the "
+    "exact codes (\"Reply codes 4xx/5xx\") need `all`.",
     "Refused recipient addresses and domains come from the transaction's recipient list at `tx-commit` / "
     "`tx-rollback` (`opensmtpd.refused_rcpts`, made by the ingest pipeline): an address refused twice in one "
     "transaction counts once; a transaction smtpd drops without either (its queue commit failed: "
@@ -215,7 +233,8 @@ CAVEATS = (
     "smtp-out: smtpd reports a refused recipient as reply, `tx-rollback`, `tx-reset`, then `tx-rcpt` "
     "(`mta_session.c`), so each `tx-rollback` of smtp-out is one refusal or deferral (a recipient, the message "
     "at DATA or at the end of data) and its `opensmtpd.response` is the remote reply. A refused MAIL FROM "
-    "produces no `tx-*` event at all; only \"Reply codes 4xx/5xx\" (`all`) shows it.",
+    "produces no `tx-*` event at all; the reply-class panels count its reply, and \"Reply codes 4xx/5xx\" "
+    "(`all`) its code.",
     "Protocol 0.4 (OpenSMTPD 6.6) reports `tx-rcpt` before the reply to RCPT TO, so there \"Refusal replies\" "
     "shows the reply before it.",
     "Unique counts are Elasticsearch's cardinality: exact up to 3,000 distinct values, approximate beyond.",
@@ -377,7 +396,7 @@ DASHBOARDS = [
     {
         "id": "opensmtpd-jsonlog-rejections-security",
         "title": "Rejections and security",
-        "description": "Refused recipients, reply codes, AUTH failures, filter verdicts, timeouts and FCrDNS failures.",
+        "description": "Refused recipients, 4xx/5xx replies, AUTH failures by user and client, filter verdicts, timeouts and FCrDNS failures.",
         "panels": [
             panel("Refused recipients over time", "xy", "link-disconnect", SMTP_IN, x=date(),
                   metrics=(metric("sum", "opensmtpd.counters.recipients_refused", "Refused recipients", INTEGER),),
@@ -394,19 +413,40 @@ DASHBOARDS = [
             panel("Clients with most refused recipients", "table", "link-disconnect", AND(NET_IN, "not opensmtpd.counters.recipients_refused : 0"), w=16, h=14,
                   rows=(terms("source.ip", "Client address", 20), terms("source.domain", "Client rDNS", 1, other=True, missing=True)),
                   metrics=(metric("sum", "opensmtpd.counters.recipients_refused", "Refused recipients", INTEGER),)),
+            panel("4xx/5xx replies over time", "xy", "link-disconnect", ERROR_REPLIES, x=date(),
+                  metrics=(REPLIES_4XX, REPLIES_5XX),
+                  description="Replies with a 4xx or 5xx code (a multi-line reply counts once), from the session totals, "
+                              "placed at the end of each session. smtp-in: our replies to clients; smtp-out: the remote "
+                              "servers' replies to us (the Direction control picks one)."),
+            panel("4xx/5xx replies by mail host and direction", "table", "link-disconnect", ERROR_REPLIES,
+                  rows=(terms("host.name", "Host", 20), terms("opensmtpd.subsystem", "Subsystem", 2)),
+                  metrics=(count("Sessions with 4xx/5xx"), REPLIES_4XX, REPLIES_5XX),
+                  description="Sessions that got at least one 4xx or 5xx reply, and their replies by class."),
             panel("Reply codes 4xx/5xx", "table", "protocol-server", ERROR_REPLY, w=16, h=14,
                   rows=(terms("opensmtpd.subsystem", "Subsystem", 2), terms("opensmtpd.response_code", "Reply code", 20)),
                   metrics=(count("Replies"),),
-                  description="smtp-in: our replies to clients; smtp-out: the remote servers' replies to us.",
-                  needs_all="every reply is only on its own protocol-server document"),
-            panel("Sessions with failed AUTH over time", "xy", "link-disconnect", AND(SMTP_IN, AUTH_FAILED), w=16, x=date(),
-                  split=terms("opensmtpd.auth.result", "AUTH result", 2), metrics=(SESSIONS,),
-                  description="Sessions whose last AUTH attempt failed (the session's AUTH state at link-disconnect)."),
-            panel("AUTH failures by user", "table", "link-auth", AND(SMTP_IN, AUTH_FAILED), w=16,
-                  rows=(terms("user.name", "AUTH user", 20),), metrics=(count("AUTH failures"),),
-                  needs_all="the user name a failed attempt tried is only on its link-auth document"),
-            panel("Sessions with failed AUTH by client address", "table", "link-disconnect", AND(NET_IN, AUTH_FAILED), w=16,
-                  rows=(terms("source.ip", "Client address", 20),), metrics=(SESSIONS,)),
+                  description="Every reply line with a code from 400 up (multi-line replies count per line). smtp-in: "
+                              "our replies to clients; smtp-out: the remote servers' replies to us. The classes "
+                              "(4xx, 5xx) per session are in the panels beside it, under both presets.",
+                  needs_all="the code of every reply is only on its own protocol-server document; the sessions "
+                            "count replies by class only (4xx, 5xx)"),
+            panel("Clients with 4xx/5xx replies", "table", "link-disconnect", AND(NET_IN, ERROR_REPLIES), w=16, h=14,
+                  rows=(terms("source.ip", "Client address", 20),
+                        terms("source.domain", "Client rDNS", 1, other=True, missing=True)),
+                  metrics=(count("Sessions with 4xx/5xx"), REPLIES_4XX, REPLIES_5XX)),
+            panel("AUTH failures over time", "xy", "link-disconnect", AND(SMTP_IN, AUTH_FAILURES), w=16, x=date(),
+                  split=terms("opensmtpd.auth.result", "Last AUTH result", 3), metrics=(AUTH_FAILURE_COUNT,),
+                  description="Failed AUTH attempts (link-auth fail or error), from the session totals, placed at the end "
+                              "of each session, by the session's last AUTH result: \"pass\" are sessions that failed "
+                              "before they authenticated."),
+            panel("AUTH failures by user", "table", "link-disconnect", AND(SMTP_IN, AUTH_FAILURES), w=16,
+                  rows=(terms("opensmtpd.auth.user", "AUTH user (last tried)", 20),),
+                  metrics=(AUTH_FAILURE_COUNT, count("Sessions")),
+                  description="Failed AUTH attempts per user name: all failures of a session count under the user of "
+                              "its last attempt (opensmtpd.auth.user)."),
+            panel("Sessions with failed AUTH by client address", "table", "link-disconnect", AND(NET_IN, AUTH_FAILURES), w=16,
+                  rows=(terms("source.ip", "Client address", 20),), metrics=(SESSIONS, AUTH_FAILURE_COUNT),
+                  description="Sessions with at least one failed AUTH attempt, and their failed attempts."),
             panel("Filter verdicts over time", "xy", "link-disconnect", "not opensmtpd.counters.filter_verdicts : 0", x=date(),
                   metrics=(metric("sum", "opensmtpd.counters.filter_verdicts", "Verdicts", INTEGER),),
                   description="Filter decisions other than proceed, from the session totals."),
@@ -433,7 +473,7 @@ DASHBOARDS = [
     {
         "id": "opensmtpd-jsonlog-outbound",
         "title": "Outbound",
-        "description": "smtp-out: failed connections, refusals and deferrals by recipient domain, remote server and reply code.",
+        "description": "smtp-out: failed connections, refusals and deferrals by recipient domain, remote server and reply code, 4xx/5xx replies per remote server.",
         "panels": [
             panel("Connection attempts that failed (smtp-out)", "metric", "link-disconnect",
                   AND(SMTP_OUT, "opensmtpd.counters.connects : 0"), w=12, h=6, metrics=(SESSIONS,),
@@ -457,6 +497,12 @@ DASHBOARDS = [
                         terms("opensmtpd.response_code", "Reply code", 10, other=True, missing=True)),
                   metrics=(RECIPIENTS,),
                   needs_all="the recipient a remote server refused is only on its tx-rcpt document (smtp-out rolls back and goes on with the same message)"),
+            panel("Remote servers with 4xx/5xx replies (smtp-out)", "table", "link-disconnect", AND(SMTP_OUT, ERROR_REPLIES),
+                  rows=(terms("destination.ip", "Remote server", 20),
+                        terms("destination.domain", "Remote rDNS", 1, other=True, missing=True)),
+                  metrics=(count("Sessions with 4xx/5xx"), REPLIES_4XX, REPLIES_5XX),
+                  description="Every 4xx/5xx reply of the remote server, at any step (connection, HELO, STARTTLS, AUTH, "
+                              "MAIL FROM, RCPT TO, DATA), from the session totals."),
             panel("Refusals and deferrals over time", "xy", "tx-rollback", SMTP_OUT, x=date(),
                   split=terms("opensmtpd.response_code", "Reply code", 5, other=True, missing=True), metrics=(count("Refusals"),)),
             panel("Deliveries by destination country", "table", "tx-commit", SMTP_OUT,
@@ -488,8 +534,8 @@ DASHBOARDS = [
             panel("Refused recipients by client country", "table", "link-disconnect", NET_IN, w=16, h=14,
                   rows=(terms("source.geo.country_name", "Country", 20),),
                   metrics=(metric("sum", "opensmtpd.counters.recipients_refused", "Refused recipients", INTEGER),)),
-            panel("Sessions with failed AUTH by client country", "table", "link-disconnect", AND(NET_IN, AUTH_FAILED), w=16, h=14,
-                  rows=(terms("source.geo.country_name", "Country", 20),), metrics=(SESSIONS,)),
+            panel("Sessions with failed AUTH by client country", "table", "link-disconnect", AND(NET_IN, AUTH_FAILURES), w=16, h=14,
+                  rows=(terms("source.geo.country_name", "Country", 20),), metrics=(SESSIONS, AUTH_FAILURE_COUNT)),
         ],
     },
 ]

@@ -232,6 +232,9 @@ class Session:
         self.tls = False
         self.tls_version = self.cipher = self.bits = None
         self.auth = self.user = None
+        # The user of the last AUTH attempt, failed ones included.
+        self.tried = None
+        self.auth_failures = self.replies_4xx = self.replies_5xx = 0
         self.helo = self.greeting = None
         self.timeout = False
         self.connects = self.rcpt_ok = self.rcpt_refused = self.verdicts = 0
@@ -254,8 +257,8 @@ class Record:
     def __init__(self, kind: str, s: Session, ts: int, **extra):
         self.kind, self.ts = kind, ts
         for name in ("sub", "sid", "host", "ip", "rdns", "fcrdns", "dest_ip", "port", "tls", "tls_version",
-                     "cipher", "bits", "auth", "user", "helo", "greeting", "timeout", "connects", "rcpt_ok",
-                     "rcpt_refused", "verdicts", "reply", "code"):
+                     "cipher", "bits", "auth", "user", "tried", "helo", "greeting", "timeout", "connects", "rcpt_ok",
+                     "rcpt_refused", "verdicts", "auth_failures", "replies_4xx", "replies_5xx", "reply", "code"):
             setattr(self, name, getattr(s, name))
         for k, v in extra.items():
             setattr(self, k, v)
@@ -300,6 +303,8 @@ def oracle_records(path: Path) -> list:
             src_ip, _ = endpoint(args[2])
             dst_ip, dst_port = endpoint(args[3])
             s.ip, s.dest_ip, s.port = src_ip, dst_ip, dst_port
+            # A new connection (smtp-out reconnects): AUTH starts over; the counters do not.
+            s.auth = s.user = s.tried = None
         elif event == "link-greeting":
             s.greeting = args[0].split(" ")[0] if sub == "smtp-out" else args[0]
         elif event == "link-identify":
@@ -312,9 +317,11 @@ def oracle_records(path: Path) -> list:
         elif event == "link-auth":
             # Free text keeps its "|": the user name is everything but the result.
             result, user = (args[0], "|".join(args[1:])) if version >= (0, 7) else (args[-1], "|".join(args[:-1]))
-            s.auth = result
+            s.auth, s.tried = result, user
             if result == "pass":
                 s.user = user
+            else:
+                s.auth_failures += 1
             out.append(Record("auth", s, ts, result=result, tried=user))
         elif event == "tx-begin":
             s.tx = Tx(args[0])
@@ -351,6 +358,13 @@ def oracle_records(path: Path) -> list:
         elif event == "protocol-server":
             s.reply = "|".join(args)
             s.code = int(s.reply[:3]) if s.reply[:3].isdigit() else None
+            # "550-..." lines continue a reply; the line without the dash ends it
+            # and the reply counts once.
+            if s.reply[3:4] != "-":
+                if s.reply[:1] == "4":
+                    s.replies_4xx += 1
+                elif s.reply[:1] == "5":
+                    s.replies_5xx += 1
             out.append(Record("reply", s, ts))
         elif event == "filter-response":
             phase, decision = args[0], args[1]
@@ -439,7 +453,18 @@ def CONN(r):
 
 
 def AUTH_BAD(r):
-    return r.auth in ("fail", "error")
+    """At least one failed AUTH attempt in the session."""
+    return r.auth_failures > 0
+
+
+def ERR(r):
+    """At least one 4xx or 5xx reply in the session."""
+    return r.replies_4xx + r.replies_5xx > 0
+
+
+FAILS = SUM(lambda r: r.auth_failures)
+R4XX = SUM(lambda r: r.replies_4xx)
+R5XX = SUM(lambda r: r.replies_5xx)
 
 
 def rng(buckets):
@@ -511,13 +536,19 @@ ORACLE = {
     "Clients with most refused recipients": tally("session", lambda r: NET(r) and r.rcpt_refused > 0,
                                                   lambda r: [(r.ip, opt(r.rdns))],
                                                   (SUM(lambda r: r.rcpt_refused),)),
+    "4xx/5xx replies over time": tally("session", ERR, metrics=(R4XX, R5XX)),
+    "4xx/5xx replies by mail host and direction": tally("session", ERR, lambda r: [(r.host, r.sub)],
+                                                        (len, R4XX, R5XX)),
     "Reply codes 4xx/5xx": tally("reply", lambda r: r.code is not None and r.code >= 400,
                                  lambda r: [(r.sub, r.code)]),
-    "Sessions with failed AUTH over time": tally("session", lambda r: IN(r) and AUTH_BAD(r), lambda r: [(r.auth,)]),
-    "AUTH failures by user": tally("auth", lambda r: IN(r) and r.result in ("fail", "error"),
-                                   lambda r: [(r.tried,)]),
+    "Clients with 4xx/5xx replies": tally("session", lambda r: NET(r) and ERR(r), lambda r: [(r.ip, opt(r.rdns))],
+                                          (len, R4XX, R5XX)),
+    "AUTH failures over time": tally("session", lambda r: IN(r) and AUTH_BAD(r), lambda r: [(r.auth,)],
+                                     (FAILS,)),
+    "AUTH failures by user": tally("session", lambda r: IN(r) and AUTH_BAD(r), lambda r: [(r.tried,)],
+                                   (FAILS, len)),
     "Sessions with failed AUTH by client address": tally("session", lambda r: NET(r) and AUTH_BAD(r),
-                                                         lambda r: [(r.ip,)]),
+                                                         lambda r: [(r.ip,)], (len, FAILS)),
     "Filter verdicts over time": tally("session", lambda r: r.verdicts > 0, metrics=(SUM(lambda r: r.verdicts),)),
     "Filter verdicts by phase and message": tally(
         "verdict", lambda r: r.decision in ("reject", "disconnect", "junk"),
@@ -539,6 +570,8 @@ ORACLE = {
     "Refusals and deferrals by reply": tally(REFUSED_OUT, OUT, lambda r: [(opt(r.reply),)]),
     "Refused and deferred recipients by domain and reply code": tally(
         "rcpt", lambda r: OUT(r) and r.result != "ok", lambda r: [(dom(r.address), opt(r.code))]),
+    "Remote servers with 4xx/5xx replies (smtp-out)": tally("session", lambda r: OUT(r) and ERR(r),
+                                                            lambda r: [(r.dest_ip, opt(r.rdns))], (len, R4XX, R5XX)),
     "Refusals and deferrals over time": tally(REFUSED_OUT, OUT, lambda r: [(opt(r.code),)]),
     "Deliveries by destination country": tally("commit", OUT, lambda r: [(G(r.dest_ip)["country"],)]),
     "Deliveries by destination autonomous system": tally("commit", OUT, lambda r: [(G(r.dest_ip)["org"],)]),
@@ -553,7 +586,7 @@ ORACLE = {
     "Refused recipients by client country": tally("session", NET, lambda r: [(G(r.ip)["country"],)],
                                                   (SUM(lambda r: r.rcpt_refused),)),
     "Sessions with failed AUTH by client country": tally("session", lambda r: NET(r) and AUTH_BAD(r),
-                                                         lambda r: [(G(r.ip)["country"],)]),
+                                                         lambda r: [(G(r.ip)["country"],)], (len, FAILS)),
 }
 
 METRIC_PANELS = {"Documents dropped by filter-jsonlog", "filter-jsonlog counters per host (stats)"}
@@ -613,6 +646,31 @@ class Panels(unittest.TestCase):
         self.assertEqual(len(titles), len(set(titles)), "panel titles must be unique")
         self.assertEqual(set(titles) - set(ORACLE) - METRIC_PANELS, set(), "panels without an oracle")
         self.assertEqual(set(ORACLE) - set(titles), set(), "oracles of panels that no longer exist")
+
+    def test_panel_fields_occur(self):
+        # A field no document has makes a panel agree with an empty oracle
+        # only by luck; it is also what a filter binary older than
+        # schema/fields.json looks like.
+        seen = {f for d in self.docs["all"] for f in d}
+        for d, p in GEN.chart_panels():
+            if p["title"] in METRIC_PANELS:
+                continue
+            for field in GEN.panel_fields(p):
+                with self.subTest(panel=p["title"], field=field):
+                    self.assertTrue(field in seen, f"no document has {field}: is {filter_binary()} older than "
+                                                   "the schema? (cargo build --release, or set FILTER_JSONLOG_BIN)")
+
+    def test_link_auth_documents_name_every_user_tried(self):
+        # "AUTH failures by user" puts a session's failures under its last
+        # user; PANELS.md sends readers to the link-auth documents for every
+        # name tried: each attempt must be there with its own user.
+        want = sorted((r.sid, r.tried, r.result) for r in self.oracle if r.kind == "auth")
+        got = sorted((d["opensmtpd.session.id"][0], d.get("opensmtpd.auth.user", [None])[0],
+                      d["opensmtpd.auth.result"][0]) for d in self.docs["all"] if d["event.action"] == ["link-auth"])
+        self.assertEqual(got, want)
+        self.assertGreater(len({(sid, user) for sid, user, result in want if result != "pass"}),
+                           len({sid for sid, user, result in want if result != "pass"}),
+                           "no stream has a session that failed AUTH with two user names")
 
     def test_panels_agree_with_the_report_lines(self):
         exercised = 0
@@ -682,6 +740,29 @@ class Evaluator(unittest.TestCase):
         sess = [r for r in recs if r.kind == "session"][0]
         self.assertEqual((sess.rcpt_refused, sess.duration, sess.auth), (1, 1_000_000, "fail"))
 
+    def test_oracle_counts_replies_and_auth_failures(self):
+        # A reply counts once, at its last line (no dash after the code,
+        # a bare code included); failed and errored AUTH count, pass does
+        # not; the last user tried is kept, and a reconnect clears it.
+        import tempfile
+        lines = [("smtp-in", line) for line in (
+            "link-connect|a|h|pass|192.0.2.1:1|192.0.2.2:25", "protocol-server|a|550-first",
+            "protocol-server|a|550-second", "protocol-server|a|550 last", "protocol-server|a|421",
+            "protocol-server|a|250-x", "protocol-server|a|250 ok", "link-auth|a|fail|bob",
+            "link-auth|a|error|carol", "link-auth|a|pass|alice", "link-disconnect|a")]
+        lines += [("smtp-out", line) for line in (
+            "link-connect|b|h|pass|192.0.2.9:2|192.0.2.3:25", "link-auth|b|fail|relay", "protocol-server|b|535 no",
+            "link-connect|b|h|pass|192.0.2.9:3|192.0.2.3:25", "protocol-server|b|451 later", "link-disconnect|b")]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "s.txt"
+            path.write_text("".join(f"report|0.7|1.{i:06d}|{sub}|{line}\n" for i, (sub, line) in enumerate(lines)))
+            recs = oracle_records(path)
+        a, b = [r for r in recs if r.kind == "session"]
+        self.assertEqual((a.replies_4xx, a.replies_5xx, a.auth_failures, a.tried, a.user, a.auth),
+                         (1, 1, 2, "alice", "alice", "pass"))
+        self.assertEqual((b.sub, b.replies_4xx, b.replies_5xx, b.auth_failures, b.tried, b.auth),
+                         ("smtp-out", 1, 1, 1, None, None))
+
 
 class Structure(unittest.TestCase):
     """Issue 13's structural points that a count alone would not show."""
@@ -715,10 +796,12 @@ class Structure(unittest.TestCase):
 
     def test_smtp_out_sessions_connected(self):
         # Point 2: smtp-out session panels skip attempts that never connected.
+        # A session that got a reply, a timeout, a verdict or TLS connected.
         for d, p, attrs, q, cols in self.lens():
             if q.startswith('event.action : "link-disconnect"') and "smtp-in" not in q \
                     and "opensmtpd.counters.connects : 0" not in q and "opensmtpd.timeout" not in q \
-                    and "filter_verdicts" not in q and "tls.established : true" not in q:
+                    and "filter_verdicts" not in q and "tls.established : true" not in q \
+                    and GEN.ERROR_REPLIES not in q:
                 with self.subTest(panel=p["title"]):
                     self.assertIn(GEN.CONNECTED, q)
 
