@@ -76,6 +76,11 @@ fi
 echo "== End-to-end sinks (rsyslogd restarts, rotation, sizes)"
 suite env FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_sinks.py
 
+# README's Debian install steps, verbatim, on this machine's real paths
+# (put back afterwards): only with CI=true or E2E_INSTALL=1, skipped otherwise.
+echo "== Install steps of README.md on this machine (Debian's smtpd and rsyslogd)"
+suite "$PY" tests/e2e/test_install.py
+
 echo "e2e skipped: $skipped"
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
