@@ -481,6 +481,9 @@ class E2E(unittest.TestCase):
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents_delivered"), session_docs)
         self.assertEqual(get(m, "opensmtpd.jsonlog.lines_rejected"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.internal_errors"), 0)
+        # every event and protocol version this smtpd sends is one the filter knows
+        self.assertEqual(get(m, "opensmtpd.jsonlog.unknown_events"), 0)
+        self.assertEqual(get(m, "opensmtpd.jsonlog.unknown_versions"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.sessions_open"), 0)
         self.assertIs(self.r.docs[-1], m, "the metrics document comes last")
 
