@@ -95,6 +95,10 @@ pub enum Command {
         /// Input files; `-` or none means stdin.
         files: Vec<PathBuf>,
     },
+    /// Check what starting under smtpd with these options would find
+    /// (options, hash key file, output), as smtpd's filter user; exits 1
+    /// on a problem.
+    Check,
 }
 
 /// Where documents go.
@@ -190,7 +194,7 @@ impl Args {
     /// Validates the flags into a configuration.
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mode = match &self.command {
-            None => Mode::Filter,
+            None | Some(Command::Check) => Mode::Filter,
             Some(Command::Replay { files }) if files.is_empty() => Mode::Replay(vec![None]),
             Some(Command::Replay { files }) => Mode::Replay(
                 files

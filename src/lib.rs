@@ -15,6 +15,7 @@
 //! which documents are written.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod document;
 pub mod input;

@@ -1,7 +1,7 @@
 //! filter-jsonlog: see the library crate for how it works.
 
 use clap::Parser;
-use filter_jsonlog::cli::Args;
+use filter_jsonlog::cli::{Args, Command};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -13,6 +13,14 @@ fn say(line: &str) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if matches!(args.command, Some(Command::Check)) {
+        let ok = filter_jsonlog::check::run(&args, std::io::stdout().lock());
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
     let result = args
         .config()
         .map_err(|e| e.to_string())

@@ -209,7 +209,7 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
             _ => {
                 let len = rng.below(64);
                 let fill = rng.next() as u8;
-                data.splice(at..at, std::iter::repeat(fill).take(len));
+                data.splice(at..at, std::iter::repeat_n(fill, len));
             }
         }
     }

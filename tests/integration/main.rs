@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+mod check;
 mod cli;
 mod controls;
 mod docs;
