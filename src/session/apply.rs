@@ -152,6 +152,9 @@ pub(super) fn update<'a>(
             }
             s.exchange.reply_masked = line.hid_something();
             s.command = privacy.command(&line).map(|c| Text::new(c, caps::LINE));
+            // The last reply answered the previous command: a document of
+            // this command (or of a filter verdict on it) must not pair them.
+            s.response = None;
         }
         Event::ProtocolServer { response } => {
             let shown = privacy.response(response, s.exchange.reply_masked);
