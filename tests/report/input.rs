@@ -1,0 +1,192 @@
+//! What the report reads besides clean documents: syslog headers, bad
+//! lines, duplicates, files (plain and gzip), windows; and its three forms.
+
+use super::{bin, captured, documents, gzip, report_json, run};
+use serde_json::Value;
+use std::process::Command;
+
+fn figures(v: &Value) -> Value {
+    let mut v = v.clone();
+    v.as_object_mut().unwrap().remove("input");
+    v
+}
+
+fn smtp_in_docs(preset: &str) -> Vec<u8> {
+    documents(&captured("debian-6.8.0p2-smtp-in.txt"), preset)
+}
+
+#[test]
+fn syslog_headers_are_skipped() {
+    let docs = smtp_in_docs("summaries");
+    let clean = report_json(&docs, &[]);
+    let text = String::from_utf8(docs).unwrap();
+    let mut bsd = String::new();
+    let mut rfc5424 = String::new();
+    for (i, line) in text.lines().enumerate() {
+        // OpenBSD syslogd, and rsyslog's RFC 5424 form (with a BOM).
+        bsd.push_str(&format!(
+            "Dec  1 17:00:{:02} mx filter-jsonlog: {line}\n",
+            i % 60
+        ));
+        rfc5424.push_str(&format!(
+            "<22>1 2026-12-01T17:00:00.000000+00:00 mx filter-jsonlog 4242 - - \u{feff}{line}\r\n"
+        ));
+    }
+    for (name, input) in [("rfc3164", bsd), ("rfc5424", rfc5424)] {
+        let v = report_json(input.as_bytes(), &[]);
+        assert_eq!(figures(&v), figures(&clean), "{name}");
+        assert_eq!(v["input"]["not_documents"], 0, "{name}");
+    }
+}
+
+#[test]
+fn bad_lines_are_counted_never_fatal() {
+    let docs = smtp_in_docs("all");
+    let clean = report_json(&docs, &[]);
+    let text = String::from_utf8(docs).unwrap();
+    let first = text.lines().next().unwrap();
+    let mut input = String::new();
+    input.push_str("Dec  1 17:00:00 mx smtpd[123]: 6fd7 smtp connected address=127.0.0.1\n");
+    input.push_str("not json at all {\n");
+    input.push_str("{\"level\":\"info\",\"msg\":\"another program\"}\n");
+    input.push_str(&first[..first.len() / 2]);
+    input.push('\n');
+    // A document of a later filter-jsonlog with a field this one does not know.
+    input.push_str(&first.replacen("\"event\":{", "\"event\":{\"novel\":1,", 1));
+    input.push('\n');
+    input.push_str(&"x".repeat(2 << 20));
+    input.push('\n');
+    input.push_str("\u{0}\u{1}binary\n");
+    input.push_str(&text);
+    // The last line cut short, without its newline.
+    input.push_str(&first[..first.len() - 10]);
+    let v = report_json(input.as_bytes(), &[]);
+    let i = &v["input"];
+    assert_eq!(i["not_json"], 3, "{i}");
+    assert_eq!(i["other_programs"], 1, "{i}");
+    assert_eq!(i["invalid"], 2, "{i}");
+    assert_eq!(i["too_long"], 1, "{i}");
+    assert_eq!(i["unknown_fields"], 1, "{i}");
+    assert_eq!(i["unknown_field_names"][0], "event.novel", "{i}");
+    assert_eq!(i["not_documents"], 7, "{i}");
+    // The doubled first document is a duplicate, not a second session event.
+    assert_eq!(
+        i["duplicates"], 0,
+        "a repeated event document is not used: {i}"
+    );
+    assert_eq!(figures(&v), figures(&clean));
+}
+
+#[test]
+fn the_same_documents_twice_count_once() {
+    let docs = smtp_in_docs("summaries");
+    let clean = report_json(&docs, &[]);
+    let twice = [docs.clone(), docs.clone()].concat();
+    let v = report_json(&twice, &[]);
+    assert_eq!(figures(&v), figures(&clean));
+    assert_eq!(v["input"]["duplicates"], clean["input"]["documents"]);
+}
+
+#[test]
+fn files_plain_gzip_and_stdin() {
+    let dir = std::env::temp_dir().join(format!("report-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let docs = smtp_in_docs("all");
+    let half = docs.len() / 2;
+    let cut = half + docs[half..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    // A rotated, compressed older half and the current plain file.
+    std::fs::write(dir.join("jsonlog.1.gz"), gzip(&docs[..cut])).unwrap();
+    std::fs::write(dir.join("jsonlog"), &docs[cut..]).unwrap();
+    let whole = report_json(&docs, &[]);
+    let out = Command::new(bin())
+        .args(["report", "--format", "json", "--top", "100000"])
+        .arg(dir.join("jsonlog.1.gz"))
+        .arg("-")
+        .stdin(std::fs::File::open(dir.join("jsonlog")).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(figures(&v), figures(&whole));
+    assert_eq!(v["input"]["files"], 2);
+    // A missing file is reported, and the rest still counted.
+    let out = Command::new(bin())
+        .args(["report", "--format", "json"])
+        .arg(dir.join("missing"))
+        .arg(dir.join("jsonlog.1.gz"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["input"]["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("missing"));
+    assert!(v["sessions"]["smtp_in"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn windows_split_the_figures() {
+    let docs = smtp_in_docs("summaries");
+    let all = report_json(&docs, &[]);
+    let total = all["sessions"]["smtp_in"].as_u64().unwrap();
+    let first = all["report"]["first"].as_str().unwrap().to_string();
+    // The captured stream spans 15:00:35 to 15:00:36: split at 15:00:36.
+    let split = format!("{}36", &first[..first.len() - 3]);
+    let before = report_json(&docs, &["--until", &split]);
+    let after = report_json(&docs, &["--since", &split]);
+    let b = before["sessions"]["smtp_in"].as_u64().unwrap();
+    let a = after["sessions"]["smtp_in"].as_u64().unwrap();
+    assert!(a > 0 && b > 0, "{split}: {b} + {a}");
+    assert_eq!(a + b, total);
+    for key in ["accepted", "bytes"] {
+        assert_eq!(
+            before["messages"][key].as_u64().unwrap() + after["messages"][key].as_u64().unwrap(),
+            all["messages"][key].as_u64().unwrap()
+        );
+    }
+    let none = report_json(&docs, &["--since", "2100-01-01"]);
+    assert_eq!(none["sessions"]["smtp_in"], 0);
+    assert_eq!(none["input"]["outside_window"], all["input"]["used"]);
+    let bad = run(&["report", "--since", "last tuesday"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn text_and_html_forms() {
+    let docs = smtp_in_docs("all");
+    let text = run(&["report"], &docs);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    let v = report_json(&docs, &[]);
+    for needle in [
+        format!(
+            "{:<32} {:>8}",
+            "sessions in (smtp-in)",
+            v["sessions"]["smtp_in"].as_u64().unwrap()
+        ),
+        format!(
+            "{:<32} {:>8}",
+            "messages accepted",
+            v["messages"]["accepted"].as_u64().unwrap()
+        ),
+        "Traffic per hour (UTC)".to_string(),
+        "Recipient domains, received (smtp-in)".to_string(),
+    ] {
+        assert!(text.contains(&needle), "{needle:?} not in\n{text}");
+    }
+    assert!(text.is_ascii() || text.contains("caf"), "cron mail text");
+    let html = run(&["report", "--format", "html"], &docs);
+    let html = String::from_utf8(html.stdout).unwrap();
+    for id in ["chart-traffic", "chart-tls", "chart-refusals"] {
+        assert!(html.contains(&format!("<svg id=\"{id}\"")), "{id}");
+    }
+    // Self-contained: nothing fetched (the SVG namespace is a name, not a fetch).
+    let without_ns = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    for external in ["http://", "https://", "<script", "<link", "@import", "url("] {
+        assert!(!without_ns.contains(external), "{external}");
+    }
+    // Addresses from the input are escaped.
+    assert!(!html.contains("<nobody@"), "unescaped input in HTML");
+}
