@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README.md): unit and integration tests, the Elastic
-# asset checks, then the end-to-end test under a real smtpd and rsyslogd.
+# asset checks, the report page in headless chromium, then the end-to-end
+# test under a real smtpd and rsyslogd.
 # The end-to-end test needs root, opensmtpd and rsyslog: without them it
 # reports itself skipped, except under CI=true, where it must run.
 set -euo pipefail
@@ -18,6 +19,9 @@ if [ -d tests/elastic ]; then
     echo "== Elastic assets"
     "$PY" -m unittest discover -s tests/elastic
 fi
+
+echo "== Report HTML in headless chromium (screenshots in target/report-html/)"
+FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/report_browser.py
 
 echo "== End-to-end (OpenSMTPD -> filter-jsonlog -> rsyslog)"
 FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/e2e/test_e2e.py

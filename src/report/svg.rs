@@ -21,7 +21,7 @@ pub fn bars(id: &str, title: &str, labels: &[String], series: &[(&str, &str, Vec
                 .sum()
         })
         .collect();
-    let max = totals.iter().copied().max().unwrap_or(0).max(1);
+    let max = nice_max(totals.iter().copied().max().unwrap_or(0));
     let plot_w = W - LEFT - 8.0;
     let plot_h = H - BOTTOM - TOP;
     let step = plot_w / n as f64;
@@ -87,6 +87,22 @@ pub fn bars(id: &str, title: &str, labels: &[String], series: &[(&str, &str, Vec
     svg
 }
 
+/// The axis top: four grid steps of 1, 2, 2.5 or 5 times a power of ten.
+fn nice_max(max: u64) -> u64 {
+    let quarter = max.div_ceil(4).max(1);
+    let mut magnitude = 1u64;
+    while magnitude.saturating_mul(10) <= quarter {
+        magnitude = magnitude.saturating_mul(10);
+    }
+    // In halves of the magnitude: 2.5 rounds down to 2 where it is below 10.
+    let step = [2, 4, 5, 10, 20]
+        .iter()
+        .map(|m| m * magnitude / 2)
+        .find(|&s| s >= quarter)
+        .unwrap_or(quarter);
+    step.saturating_mul(4)
+}
+
 /// TLS share per domain: one 100% bar per domain, TLS then plaintext.
 pub fn shares(id: &str, title: &str, rows: &[(String, u64, u64)]) -> String {
     const W: f64 = 720.0;
@@ -124,4 +140,24 @@ pub fn shares(id: &str, title: &str, rows: &[(String, u64, u64)]) -> String {
     }
     svg.push_str("</svg><div class=legend><span><i style=\"background:#2e7d32\"></i>TLS</span><span><i style=\"background:#c62828\"></i>plaintext</span></div>");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nice_max;
+
+    #[test]
+    fn axis_steps_are_round() {
+        for (max, top) in [
+            (0, 4),
+            (1, 4),
+            (6, 8),
+            (38, 40),
+            (41, 80),
+            (999, 1000),
+            (12_345, 20_000),
+        ] {
+            assert_eq!(nice_max(max), top, "{max}");
+        }
+    }
 }
