@@ -74,10 +74,7 @@ impl Report {
             }
             let len = buf.len();
             let mut start = 0;
-            while let Some(nl) = buf
-                .get(start..)
-                .and_then(|b| b.iter().position(|&c| c == b'\n'))
-            {
+            while let Some(nl) = buf.get(start..).and_then(newline) {
                 let piece = buf.get(start..start + nl).unwrap_or_default();
                 if overlong {
                     overlong = false;
@@ -148,6 +145,55 @@ impl Report {
                 } else {
                     self.input.not_json += 1;
                 }
+            }
+        }
+    }
+}
+
+/// The first `\n` in `bytes`, eight bytes at a time (a byte-by-byte search
+/// took a tenth of the report's time).
+fn newline(bytes: &[u8]) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LOW * b'\n' as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ NL;
+        // Nonzero exactly when some byte of x is zero (a newline).
+        let found = x.wrapping_sub(LOW) & !x & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newline;
+
+    #[test]
+    fn newline_at_every_position() {
+        for len in 0..40 {
+            for nl in 0..=len {
+                let mut bytes = vec![b'x'; len];
+                // Bytes that trip naive zero-byte tricks: 0x0b, 0x8a, 0x09.
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = [b'x', 0x0b, 0x8a, 0x09][i % 4];
+                }
+                if nl < len {
+                    bytes[nl] = b'\n';
+                }
+                let expected = bytes.iter().position(|&b| b == b'\n');
+                assert_eq!(newline(&bytes), expected, "len {len} nl {nl}");
             }
         }
     }

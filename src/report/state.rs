@@ -2,7 +2,7 @@
 //! little per-session state the figures need between documents.
 
 use super::doc::Tx;
-use super::topn::{Distinct, TopN};
+use super::topn::{Distinct, FxBuild, TopN};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Hour buckets kept at most (a year and a half).
@@ -201,7 +201,7 @@ pub struct Hour {
 /// Recently counted documents, to drop duplicates.
 #[derive(Debug, Default)]
 pub struct Seen {
-    pub(super) set: HashSet<u64>,
+    pub(super) set: HashSet<u64, FxBuild>,
     pub(super) order: VecDeque<u64>,
 }
 
@@ -223,7 +223,7 @@ pub struct Entry {
 /// Sessions with state between documents, oldest evicted beyond MAX_OPEN.
 #[derive(Debug, Default)]
 pub struct OpenSessions {
-    pub(super) map: HashMap<u64, Entry>,
+    pub(super) map: HashMap<u64, Entry, FxBuild>,
     order: VecDeque<u64>,
     /// Pending transactions of evicted sessions, to be counted.
     pub evicted: Vec<Pending>,

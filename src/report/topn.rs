@@ -9,7 +9,42 @@
 //! kept count is guaranteed to be in the table.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+
+/// A fast hasher for tables whose keys need no protection against chosen
+/// collisions (the report reads logs, it serves nobody): FxHash's
+/// multiply-rotate, 8 bytes at a time. SipHash took a tenth of the time.
+#[derive(Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// `HashMap`/`HashSet` hashing with [`Fx`].
+pub type FxBuild = BuildHasherDefault<Fx>;
 
 /// One kept key, with the table's further columns `X`.
 #[derive(Clone, Debug, Default)]
@@ -30,9 +65,10 @@ pub struct Slot<X> {
 #[derive(Debug)]
 pub struct TopN<X = ()> {
     capacity: usize,
-    index: HashMap<Box<str>, usize>,
+    index: HashMap<Box<str>, usize, FxBuild>,
     slots: Vec<Slot<X>>,
-    /// (count, slot) ordered, to find the smallest.
+    /// (count, slot) ordered, to find the smallest; kept once the table is
+    /// full (before, nothing is replaced and it is not needed).
     order: BTreeSet<(u64, usize)>,
     /// Keys replaced when the table was full.
     pub replaced: u64,
@@ -43,7 +79,7 @@ impl<X: Default> TopN<X> {
     pub fn new(capacity: usize) -> TopN<X> {
         TopN {
             capacity: capacity.max(1),
-            index: HashMap::new(),
+            index: HashMap::default(),
             slots: Vec::new(),
             order: BTreeSet::new(),
             replaced: 0,
@@ -64,15 +100,29 @@ impl<X: Default> TopN<X> {
                 });
                 let at = self.slots.len() - 1;
                 self.index.insert(key.into(), at);
-                self.order.insert((0, at));
                 at
             }
-            None => self.replace_smallest(key),
+            None => {
+                if self.order.is_empty() {
+                    self.order = self
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| (s.count, i))
+                        .collect();
+                }
+                self.replace_smallest(key)
+            }
         };
+        let ordered = !self.order.is_empty();
         let slot = self.slots.get_mut(at)?;
-        self.order.remove(&(slot.count, at));
+        if ordered {
+            self.order.remove(&(slot.count, at));
+        }
         slot.count = slot.count.saturating_add(weight);
-        self.order.insert((slot.count, at));
+        if ordered {
+            self.order.insert((slot.count, at));
+        }
         Some(slot)
     }
 
@@ -117,7 +167,7 @@ const P: u32 = 14;
 /// The number of distinct values seen.
 #[derive(Debug, Default)]
 pub struct Distinct {
-    exact: HashSet<u64>,
+    exact: HashSet<u64, FxBuild>,
     registers: Option<Vec<u8>>,
 }
 
@@ -141,7 +191,7 @@ impl Distinct {
                     for &h in &self.exact {
                         observe(&mut registers, h);
                     }
-                    self.exact = HashSet::new();
+                    self.exact = HashSet::default();
                     self.registers = Some(registers);
                 }
             }
