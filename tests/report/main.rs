@@ -193,4 +193,5 @@ fn outbound_refusals_match_the_oracle() {
     assert_eq!(v["relay_domains"][0]["sessions_tls"], 1);
 }
 
+mod docs;
 mod input;
