@@ -48,6 +48,13 @@ impl Report {
     /// Counts one parsed filter-jsonlog document.
     pub fn document(&mut self, doc: Doc) {
         let input = &mut self.input;
+        let repeated = doc.skip_rest && !doc.is_final;
+        // Every document counted needs its time; one without is unusable.
+        let t = doc.timestamp.as_ref().and_then(|t| time::parse(t.as_str()));
+        let Some(t) = t.or(repeated.then_some(0)) else {
+            input.invalid += 1;
+            return;
+        };
         input.documents += 1;
         if doc.unknown_fields > 0 {
             input.unknown_fields += 1;
@@ -62,14 +69,10 @@ impl Report {
         input.unknown_versions += u64::from(doc.unknown_version);
         input.truncated_by_filter += u64::from(doc.truncated);
         let action = doc.action.as_ref().map_or("", |a| a.as_str());
-        if doc.skip_rest && !doc.is_final {
+        if repeated {
             input.repeated += 1;
             return;
         }
-        let Some(t) = doc.timestamp.as_ref().and_then(|t| time::parse(t.as_str())) else {
-            input.invalid += 1;
-            return;
-        };
         if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
             input.outside_window += 1;
             return;
@@ -78,7 +81,10 @@ impl Report {
             input.used += 1;
             self.filter.metric_documents += 1;
             if action == "documents-dropped" {
-                self.filter.documents_dropped += doc.dropped_since_last;
+                self.filter.documents_dropped = self
+                    .filter
+                    .documents_dropped
+                    .saturating_add(doc.dropped_since_last);
             }
             return;
         }
@@ -239,8 +245,8 @@ impl Report {
             if connected && network {
                 if let Some(s) = tables.clients.add(ctx.client, 1) {
                     s.label = ctx.label.map(Into::into);
-                    s.extra.messages += doc.messages;
-                    s.extra.refused += doc.recipients_refused;
+                    s.extra.messages = s.extra.messages.saturating_add(doc.messages);
+                    s.extra.refused = s.extra.refused.saturating_add(doc.recipients_refused);
                 }
             }
             if connected {
@@ -266,7 +272,7 @@ impl Report {
                 tables.auth_by_client.add(ctx.client, 1);
             }
             if doc.filter_verdicts > 0 {
-                totals.filter_verdicts += doc.filter_verdicts;
+                totals.filter_verdicts = totals.filter_verdicts.saturating_add(doc.filter_verdicts);
                 totals.filter_verdict_sessions += 1;
                 tables
                     .verdicts_by_client
@@ -339,8 +345,8 @@ impl Report {
         let tables = &mut self.tables;
         let mut refused_here = 0;
         if ctx.out {
-            totals.rcpt_out_accepted += tx.rcpt_accepted;
-            totals.rcpt_out_refused += tx.rcpt_refused;
+            totals.rcpt_out_accepted = totals.rcpt_out_accepted.saturating_add(tx.rcpt_accepted);
+            totals.rcpt_out_refused = totals.rcpt_out_refused.saturating_add(tx.rcpt_refused);
             for r in &tx.rcpt {
                 let result = r.result.as_ref().map(|r| r.as_str());
                 if is_ok(result) {
@@ -359,8 +365,8 @@ impl Report {
                 refused_here += 1;
             }
         } else {
-            totals.rcpt_in_accepted += tx.rcpt_accepted;
-            totals.rcpt_in_refused += tx.rcpt_refused;
+            totals.rcpt_in_accepted = totals.rcpt_in_accepted.saturating_add(tx.rcpt_accepted);
+            totals.rcpt_in_refused = totals.rcpt_in_refused.saturating_add(tx.rcpt_refused);
             refused_here = tx.rcpt_refused;
             if tx.rcpt_refused > 0 {
                 if let Some(s) = tables.refused_by_client.add(ctx.client, tx.rcpt_refused) {
@@ -378,16 +384,16 @@ impl Report {
         }
         if let Some(h) = self.hour(ctx.t) {
             if ctx.out {
-                h.refused_out += refused_here;
+                h.refused_out = h.refused_out.saturating_add(refused_here);
             } else {
-                h.refused_in += refused_here;
+                h.refused_in = h.refused_in.saturating_add(refused_here);
             }
             if committed {
                 if ctx.out {
                     h.messages_out += 1;
                 } else {
                     h.messages_in += 1;
-                    h.bytes_in += tx.size;
+                    h.bytes_in = h.bytes_in.saturating_add(tx.size);
                 }
             }
         }
@@ -401,10 +407,10 @@ impl Report {
         let tables = &mut self.tables;
         if ctx.out {
             totals.messages_out += 1;
-            totals.bytes_out += tx.size;
+            totals.bytes_out = totals.bytes_out.saturating_add(tx.size);
         } else {
             totals.messages_in += 1;
-            totals.bytes_in += tx.size;
+            totals.bytes_in = totals.bytes_in.saturating_add(tx.size);
             let sender = match tx.mail.as_ref().map(|m| m.as_str()) {
                 Some("") => "<>",
                 Some(s) => s,
@@ -412,10 +418,10 @@ impl Report {
             };
             self.unique_senders.add(sender);
             if let Some(s) = tables.senders.add(sender, 1) {
-                s.extra += tx.size;
+                s.extra = s.extra.saturating_add(tx.size);
             }
             if let Some(s) = tables.sender_domains.add(&domain_of(sender), 1) {
-                s.extra += tx.size;
+                s.extra = s.extra.saturating_add(tx.size);
             }
         }
         // Accepted recipients per domain, each domain once per message.

@@ -97,7 +97,7 @@ fn nice_max(max: u64) -> u64 {
     // In halves of the magnitude: 2.5 rounds down to 2 where it is below 10.
     let step = [2, 4, 5, 10, 20]
         .iter()
-        .map(|m| m * magnitude / 2)
+        .map(|&m: &u64| m.saturating_mul(magnitude) / 2)
         .find(|&s| s >= quarter)
         .unwrap_or(quarter);
     step.saturating_mul(4)

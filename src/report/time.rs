@@ -117,7 +117,7 @@ pub fn parse_arg(text: &str, now: i64) -> Option<i64> {
             "d" => DAY,
             _ => return None,
         };
-        return Some(now - n * unit);
+        return n.checked_mul(unit).and_then(|d| now.checked_sub(d));
     }
     parse(text)
 }
@@ -190,5 +190,6 @@ mod tests {
         assert_eq!(parse_arg("-2d", now), parse("2026-11-23T15:30"));
         assert_eq!(parse_arg("-x", now), None);
         assert_eq!(parse_arg("now", now), Some(now));
+        assert_eq!(parse_arg("-999999999d", now), None);
     }
 }

@@ -190,3 +190,92 @@ fn text_and_html_forms() {
     // Addresses from the input are escaped.
     assert!(!html.contains("<nobody@"), "unescaped input in HTML");
 }
+
+/// Documents cut, with bytes changed, numbers made huge or negative, and
+/// types swapped: never a crash, every line accounted for. In process, so
+/// that a debug build's overflow checks would catch arithmetic on input.
+#[test]
+fn mutated_documents_never_crash() {
+    let docs = smtp_in_docs("all");
+    let text = String::from_utf8(docs).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut input = String::new();
+    let mut lines = 0u64;
+    for round in 0..20 {
+        for line in text.lines() {
+            let r = next();
+            let mutated = match (r % 7, round) {
+                (_, 0) => line.to_string(),
+                (0, _) => line[..(r as usize / 7) % line.len()].to_string(),
+                (1, _) => line.replace(":1,", ":18446744073709551615,"),
+                (2, _) => line.replace(":1,", ":-1,"),
+                (3, _) => line.replace("\"ok\"", "7").replace(":true", ":\"yes\""),
+                (4, _) => line.replace("\"smtp-in\"", "\"smtp-sideways\""),
+                (5, _) => line.replace(
+                    "\"@timestamp\":\"2026",
+                    if r % 2 == 0 {
+                        "\"@timestamp\":\"9999"
+                    } else {
+                        "\"@timestamp\":\"0000"
+                    },
+                ),
+                _ => {
+                    let mut bytes = line.as_bytes().to_vec();
+                    let at = (r as usize >> 8) % bytes.len();
+                    // Any byte but a newline (which would make two lines).
+                    bytes[at] = match (r >> 32) as u8 {
+                        b'\n' => b'?',
+                        b => b,
+                    };
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+            };
+            if !mutated.trim().is_empty() {
+                lines += 1;
+            }
+            input.push_str(&mutated);
+            input.push('\n');
+        }
+    }
+    let v = filter_jsonlog::report::json_of(input.as_bytes(), 10);
+    let i = &v["input"];
+    assert_eq!(i["lines"], lines);
+    let sum = [
+        "documents",
+        "not_json",
+        "other_programs",
+        "invalid",
+        "too_long",
+    ]
+    .iter()
+    .map(|k| i[k].as_u64().unwrap())
+    .sum::<u64>();
+    assert_eq!(sum, lines, "{i}");
+    let documents = [
+        "used",
+        "repeated",
+        "outside_window",
+        "duplicates",
+        "unknown_subsystem",
+    ]
+    .iter()
+    .map(|k| i[k].as_u64().unwrap())
+    .sum::<u64>();
+    assert_eq!(i["documents"], documents, "{i}");
+    assert!(
+        i["invalid"].as_u64().unwrap() > 0 && i["duplicates"].as_u64().unwrap() > 0,
+        "{i}"
+    );
+    let gz = super::gzip(input.as_bytes());
+    let from_gz = filter_jsonlog::report::json_of(&gz[..gz.len() / 2], 10);
+    assert!(
+        from_gz["input"]["errors"].as_array().unwrap().len() == 1,
+        "a cut gzip file is an error, counted"
+    );
+}
