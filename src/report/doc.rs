@@ -185,7 +185,12 @@ impl<'a> Doc<'a> {
             if !parent.is_empty() {
                 name.push('.');
             }
-            name.extend(key.chars().take(64));
+            // Shown in a terminal or mail: no control characters.
+            name.extend(
+                key.chars()
+                    .take(64)
+                    .map(|c| if c.is_control() { '?' } else { c }),
+            );
             self.unknown_field = Some(name);
         }
     }
