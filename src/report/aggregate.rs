@@ -237,14 +237,14 @@ impl Report {
             totals.timeouts += 1;
             if !out {
                 if let Some(s) = tables.timeouts_by_client.add(ctx.client, 1) {
-                    s.label = ctx.label.map(Into::into);
+                    s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
                 }
             }
         }
         if !out {
             if connected && network {
                 if let Some(s) = tables.clients.add(ctx.client, 1) {
-                    s.label = ctx.label.map(Into::into);
+                    s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
                     s.extra.messages = s.extra.messages.saturating_add(doc.messages);
                     s.extra.refused = s.extra.refused.saturating_add(doc.recipients_refused);
                 }
@@ -260,7 +260,7 @@ impl Report {
                     Some("fail" | "error")
                 ) {
                     if let Some(s) = tables.fcrdns_by_client.add(ctx.client, 1) {
-                        s.label = ctx.label.map(Into::into);
+                        s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
                     }
                 }
             }
@@ -370,7 +370,7 @@ impl Report {
             refused_here = tx.rcpt_refused;
             if tx.rcpt_refused > 0 {
                 if let Some(s) = tables.refused_by_client.add(ctx.client, tx.rcpt_refused) {
-                    s.label = ctx.label.map(Into::into);
+                    s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
                 }
             }
             for r in &tx.rcpt {

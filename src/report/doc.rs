@@ -407,7 +407,9 @@ impl<'de> Visitor<'de> for Transaction<'_, '_, 'de> {
 impl Tx<'_> {
     /// A copy that owns its strings (kept across documents).
     pub fn into_owned(self) -> Tx<'static> {
-        let own = |s: Option<Str>| s.map(|s| Str(Cow::Owned(s.0.into_owned())));
+        // Held across documents: cut to the filter's own address bound.
+        let own =
+            |s: Option<Str>| s.map(|s| Str(Cow::Owned(super::topn::cut(&s.0, 320).to_string())));
         Tx {
             msgid: own(self.msgid),
             status: own(self.status),

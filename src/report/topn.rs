@@ -46,6 +46,22 @@ impl Fx {
 /// `HashMap`/`HashSet` hashing with [`Fx`].
 pub type FxBuild = BuildHasherDefault<Fx>;
 
+/// Longest key kept (the filter's own longest field is 1,024 bytes; no
+/// address, host or reply worth ranking is longer than this).
+pub const MAX_KEY: usize = 512;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 /// One kept key, with the table's further columns `X`.
 #[derive(Clone, Debug, Default)]
 pub struct Slot<X> {
@@ -87,7 +103,10 @@ impl<X: Default> TopN<X> {
     }
 
     /// Adds `weight` to `key`'s count; returns its slot for the extra columns.
+    /// Keys are cut to [`MAX_KEY`] bytes: memory is bounded by the keys kept
+    /// and by their length.
     pub fn add(&mut self, key: &str, weight: u64) -> Option<&mut Slot<X>> {
+        let key = cut(key, MAX_KEY);
         let at = match self.index.get(key) {
             Some(&at) => at,
             None if self.slots.len() < self.capacity => {
@@ -265,6 +284,18 @@ mod tests {
         let top = t.top(1);
         assert_eq!(&*top[0].key, "heavy");
         assert!(top[0].count - top[0].error <= 1000 && top[0].count >= 1000);
+    }
+
+    #[test]
+    fn keys_are_cut() {
+        let mut t = TopN::<()>::new(10);
+        let long = "é".repeat(1000);
+        t.add(&long, 1);
+        t.add(&format!("{long}x"), 1);
+        let top = t.top(5);
+        assert_eq!(top.len(), 1);
+        assert_eq!(top[0].count, 2);
+        assert!(top[0].key.len() <= MAX_KEY && top[0].key.len() >= MAX_KEY - 1);
     }
 
     #[test]
