@@ -16,7 +16,10 @@
 //! 2. the binary over a file (`report --format json FILE`, page cache warm):
 //!    wall time, user CPU time and peak RSS (`/usr/bin/time`);
 //! 3. peak RSS for 1x and 4x as many sessions: memory is bounded by the
-//!    keys kept, not by the input.
+//!    keys kept, not by the input;
+//! 4. the worst case for memory: documents where every sender, recipient,
+//!    domain, client and session is new, 250,000 and 1,000,000 sessions
+//!    piped to the binary: peak RSS stays at the tables' caps.
 
 #![allow(
     clippy::unwrap_used,
@@ -180,5 +183,63 @@ fn main() {
             kib / 1024
         );
     }
+
+    println!("\n4. every key distinct (synthetic summaries, piped)");
+    for sessions in [250_000 / scale, 1_000_000 / scale] {
+        let (bytes, kib) = distinct_keys(sessions);
+        println!(
+            "{sessions:>8} sessions, {:>7.1} MB: peak RSS {} MiB",
+            bytes as f64 / 1e6,
+            kib / 1024
+        );
+    }
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// One tx-commit and one link-disconnect per session, every key new.
+fn distinct_keys(sessions: u64) -> (u64, u64) {
+    let rss = std::env::temp_dir().join(format!("report-bench-rss-{}", std::process::id()));
+    let mut child = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&rss)
+        .arg(BIN)
+        .args(["report", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().unwrap());
+    let mut bytes = 0u64;
+    for n in 0..sessions {
+        let ip = format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
+        let t = format!(
+            "2026-11-25T{:02}:{:02}:{:02}.000000Z",
+            n / 3600 % 24,
+            n / 60 % 60,
+            n % 60
+        );
+        let commit = format!(
+            r#"{{"@timestamp":"{t}","event":{{"action":"tx-commit","dataset":"opensmtpd.jsonlog","kind":"event","module":"opensmtpd","sequence":30}},"source":{{"ip":"{ip}","port":40000,"domain":"host{n}.client{n}.test"}},"tls":{{"established":true}},"opensmtpd":{{"subsystem":"smtp-in","session":{{"id":"{n:016x}"}},"transaction":{{"msgid":"{m:08x}","status":"committed","mail":{{"address":"sender{n}@from{n}.test","result":"ok"}},"rcpt":[{{"address":"rcpt{n}@to{n}.test","result":"ok"}},{{"address":"nobody{n}@to{n}.test","result":"permfail"}}],"rcpt_accepted":1,"rcpt_refused":1,"size":2048}}}}}}"#,
+            m = n as u32
+        );
+        let disconnect = format!(
+            r#"{{"@timestamp":"{t}","event":{{"action":"link-disconnect","dataset":"opensmtpd.jsonlog","kind":"event","module":"opensmtpd","sequence":40}},"source":{{"ip":"{ip}","port":40000,"domain":"host{n}.client{n}.test"}},"tls":{{"established":true,"version":"1.3"}},"user":{{"name":"user{n}"}},"opensmtpd":{{"subsystem":"smtp-in","session":{{"id":"{n:016x}","final":true}},"fcrdns":"fail","auth":{{"result":"fail"}},"timeout":true,"counters":{{"messages":1,"recipients_refused":1,"connects":1,"filter_verdicts":1}}}}}}"#
+        );
+        for doc in [commit, disconnect] {
+            w.write_all(doc.as_bytes()).unwrap();
+            w.write_all(b"\n").unwrap();
+            bytes += doc.len() as u64 + 1;
+        }
+    }
+    w.flush().unwrap();
+    drop(w);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sessions"]["smtp_in"], sessions, "{}", v["input"]);
+    assert_eq!(v["messages"]["accepted"], sessions);
+    assert_eq!(v["unique"]["exact"], sessions <= 100_000);
+    let kib = fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
+    let _ = fs::remove_file(&rss);
+    (bytes, kib)
 }
