@@ -106,34 +106,28 @@ impl Page {
 
 /// Hour buckets, or days when there are more than a week of hours.
 fn buckets(s: &Summary) -> (Vec<String>, Vec<[u64; 3]>) {
-    let per_day = s.hours.len() > 168;
-    let mut labels: Vec<String> = Vec::new();
-    let mut values: Vec<[u64; 3]> = Vec::new();
-    for h in &s.hours {
-        let label = if per_day {
-            time::format_day(h.start)
-        } else {
-            time::format_hour(h.start)
-                .get(5..)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let v = [
-            h.messages_accepted,
-            h.messages_relayed,
-            h.recipients_refused,
-        ];
-        match (labels.last(), values.last_mut()) {
-            (Some(l), Some(last)) if *l == label => {
-                last.iter_mut().zip(v).for_each(|(a, b)| *a += b)
-            }
-            _ => {
-                labels.push(label);
-                values.push(v);
-            }
-        }
-    }
-    (labels, values)
+    let per_day = super::text::span(s) > 7 * time::DAY;
+    s.buckets(if per_day { time::DAY } else { time::HOUR })
+        .iter()
+        .map(|b| {
+            let label = if per_day {
+                time::format_day(b.start)
+            } else {
+                time::format_hour(b.start)
+                    .get(5..)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (
+                label,
+                [
+                    b.messages_accepted,
+                    b.messages_relayed,
+                    b.recipients_refused,
+                ],
+            )
+        })
+        .unzip()
 }
 
 /// Renders the page.

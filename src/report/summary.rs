@@ -448,3 +448,44 @@ impl Summary {
         }
     }
 }
+
+/// Traffic summed over one bucket (an hour or a day).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bucket {
+    pub start: i64,
+    pub sessions_in: u64,
+    pub sessions_out: u64,
+    pub messages_accepted: u64,
+    pub messages_relayed: u64,
+    pub recipients_refused: u64,
+}
+
+impl Summary {
+    /// Contiguous buckets of `unit` from the first hour to the last, empty
+    /// ones included (a time axis without gaps).
+    pub fn buckets(&self, unit: i64) -> Vec<Bucket> {
+        let unit = unit.max(1);
+        let (Some(first), Some(last)) = (self.hours.first(), self.hours.last()) else {
+            return Vec::new();
+        };
+        let from = first.start.div_euclid(unit);
+        let count = usize::try_from(last.start.div_euclid(unit) - from + 1).unwrap_or(0);
+        let mut out: Vec<Bucket> = (0..count)
+            .map(|i| Bucket {
+                start: (from + i as i64) * unit,
+                ..Bucket::default()
+            })
+            .collect();
+        for h in &self.hours {
+            let at = usize::try_from(h.start.div_euclid(unit) - from).unwrap_or(usize::MAX);
+            if let Some(b) = out.get_mut(at) {
+                b.sessions_in += h.sessions_in;
+                b.sessions_out += h.sessions_out;
+                b.messages_accepted += h.messages_accepted;
+                b.messages_relayed += h.messages_relayed;
+                b.recipients_refused += h.recipients_refused;
+            }
+        }
+        out
+    }
+}

@@ -1,6 +1,7 @@
 //! The text form: plain ASCII columns that read well in a cron mail.
 
 use super::summary::{Row, Summary};
+use super::time;
 use std::fmt::Write;
 
 /// Longest key shown in a column (longer ones end in `...`).
@@ -353,31 +354,35 @@ pub fn render(s: &Summary) -> String {
     o.0
 }
 
+/// Time from the first hour bucket to the last.
+pub fn span(s: &Summary) -> i64 {
+    match (s.hours.first(), s.hours.last()) {
+        (Some(a), Some(b)) => b.start - a.start,
+        _ => 0,
+    }
+}
+
 fn traffic(o: &mut Out, s: &Summary) {
     // Per hour for a day or two; per day beyond (a cron mail stays short).
-    let per_day = s.hours.len() > 48;
-    let mut rows: Vec<(String, [u64; 5])> = Vec::new();
-    for h in &s.hours {
-        let key = if per_day {
-            super::time::format_day(h.start)
-        } else {
-            super::time::format_hour(h.start)
-        };
-        let values = [
-            h.sessions_in,
-            h.messages_accepted,
-            h.recipients_refused,
-            h.sessions_out,
-            h.messages_relayed,
-        ];
-        match rows.last_mut() {
-            Some((k, v)) if *k == key => v.iter_mut().zip(values).for_each(|(a, b)| *a += b),
-            _ => rows.push((key, values)),
-        }
-    }
-    let rows = rows
-        .into_iter()
-        .map(|(k, v)| (k, v.iter().map(u64::to_string).collect()))
+    let per_day = span(s) > 48 * time::HOUR;
+    let rows = s
+        .buckets(if per_day { time::DAY } else { time::HOUR })
+        .iter()
+        .map(|b| {
+            let key = if per_day {
+                time::format_day(b.start)
+            } else {
+                time::format_hour(b.start)
+            };
+            let values = [
+                b.sessions_in,
+                b.messages_accepted,
+                b.recipients_refused,
+                b.sessions_out,
+                b.messages_relayed,
+            ];
+            (key, values.iter().map(u64::to_string).collect())
+        })
         .collect();
     o.table(
         if per_day {

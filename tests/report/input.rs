@@ -279,3 +279,45 @@ fn mutated_documents_never_crash() {
         "a cut gzip file is an error, counted"
     );
 }
+
+/// More than two days of hours: the text shows days (a cron mail stays
+/// short), and sessions of each day count there.
+#[test]
+fn long_spans_are_shown_per_day() {
+    let docs = String::from_utf8(smtp_in_docs("summaries")).unwrap();
+    let one = report_json(docs.as_bytes(), &[]);
+    let mut input = String::new();
+    for (day, hour) in [("25", "15"), ("26", "03"), ("28", "22")] {
+        input.push_str(
+            &docs
+                .replace("2026-11-25T15:", &format!("2026-11-{day}T{hour}:"))
+                .replace("\"id\":\"", &format!("\"id\":\"{day}")),
+        );
+    }
+    let v = report_json(input.as_bytes(), &[]);
+    assert_eq!(
+        v["sessions"]["smtp_in"].as_u64().unwrap(),
+        3 * one["sessions"]["smtp_in"].as_u64().unwrap()
+    );
+    assert_eq!(v["hours"].as_array().unwrap().len(), 3);
+    let text = String::from_utf8(run(&["report"], input.as_bytes()).stdout).unwrap();
+    let days: Vec<&str> = text
+        .split("Traffic per day (UTC)")
+        .nth(1)
+        .expect("per day")
+        .lines()
+        .filter(|l| l.starts_with("  2026-11-"))
+        .collect();
+    // The 27th had no mail: it is shown, with nothing.
+    assert_eq!(days.len(), 4, "{days:?}");
+    let sessions = one["sessions"]["smtp_in"].as_u64().unwrap().to_string();
+    let counts: Vec<&str> = days
+        .iter()
+        .map(|d| d.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        counts,
+        [sessions.as_str(), &sessions, "0", &sessions],
+        "{days:?}"
+    );
+}
