@@ -100,8 +100,10 @@ pub enum Command {
     Report(ReportArgs),
 }
 
-/// `report`'s own flags.
+/// `report`'s own flags (shown under their own heading: clap also lists
+/// the filter's global flags, which do not apply).
 #[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Report options")]
 pub struct ReportArgs {
     /// Count documents at or after this time (UTC): YYYY-MM-DD[THH:MM[:SS]],
     /// today, yesterday, now or -N[mhd].
