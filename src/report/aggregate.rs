@@ -176,7 +176,13 @@ impl Report {
             }
             _ => {}
         }
-        if doc.is_final {
+        // Documents of filter-jsonlog versions before `opensmtpd.session.final`.
+        let is_final = doc.is_final
+            || matches!(
+                action,
+                "link-disconnect" | "session-expired" | "session-evicted" | "session-unfinished"
+            );
+        if is_final {
             self.session_final(&doc, &ctx);
         }
         for p in std::mem::take(&mut self.open.evicted) {

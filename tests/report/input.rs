@@ -321,3 +321,14 @@ fn long_spans_are_shown_per_day() {
         "{days:?}"
     );
 }
+
+/// Documents of filter-jsonlog versions without `opensmtpd.session.final`
+/// give the same figures (the ending events are known by name).
+#[test]
+fn documents_without_the_final_flag() {
+    let docs = String::from_utf8(smtp_in_docs("summaries")).unwrap();
+    let old = docs.replace(",\"final\":true", "");
+    assert_ne!(old, docs);
+    let v = report_json(old.as_bytes(), &[]);
+    assert_eq!(figures(&v), figures(&report_json(docs.as_bytes(), &[])));
+}
