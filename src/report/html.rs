@@ -39,7 +39,7 @@ section{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px 1
 table{border-collapse:collapse;width:100%;font-size:.9em}
 th,td{padding:3px 6px;border-bottom:1px solid #eaeef2;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:10em}
-svg{width:100%;height:auto;display:block}
+svg{width:100%;max-width:760px;height:auto;display:block}
 .legend span{display:inline-block;margin-right:12px;font-size:.85em}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 .note{color:#57606a;font-size:.85em}

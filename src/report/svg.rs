@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 /// A bar chart: one bar group per label, series stacked.
 pub fn bars(id: &str, title: &str, labels: &[String], series: &[(&str, &str, Vec<u64>)]) -> String {
-    const W: f64 = 720.0;
+    const W: f64 = 560.0;
     const H: f64 = 240.0;
     const LEFT: f64 = 48.0;
     const BOTTOM: f64 = 40.0;
@@ -105,9 +105,9 @@ fn nice_max(max: u64) -> u64 {
 
 /// TLS share per domain: one 100% bar per domain, TLS then plaintext.
 pub fn shares(id: &str, title: &str, rows: &[(String, u64, u64)]) -> String {
-    const W: f64 = 720.0;
+    const W: f64 = 560.0;
     const ROW: f64 = 30.0;
-    const LEFT: f64 = 230.0;
+    const LEFT: f64 = 190.0;
     let h = ROW * rows.len().max(1) as f64 + 8.0;
     let mut svg = String::new();
     let _ = write!(
@@ -120,7 +120,7 @@ pub fn shares(id: &str, title: &str, rows: &[(String, u64, u64)]) -> String {
         let y = 4.0 + ROW * i as f64;
         let all = (tls + plain).max(1);
         let tls_w = bar_w * *tls as f64 / all as f64;
-        let shown: String = domain.chars().take(28).collect();
+        let shown: String = domain.chars().take(22).collect();
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"16\" text-anchor=\"end\">{}</text><rect x=\"{LEFT}\" y=\"{y:.1}\" width=\"{tls_w:.1}\" height=\"{:.1}\" fill=\"#2e7d32\"><title>{}: {tls} TLS</title></rect><rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#c62828\"><title>{}: {plain} plaintext</title></rect><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"16\">{}</text>",
