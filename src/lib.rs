@@ -13,6 +13,8 @@
 //! configuration; `stats` counts what happened, including every drop;
 //! `privacy` decides what personal data the session keeps, and `select`
 //! which documents are written.
+//!
+//! `report` is apart: it reads documents back and summarizes them.
 #![deny(missing_docs)]
 
 pub mod check;
@@ -21,6 +23,7 @@ pub mod document;
 pub mod input;
 pub mod privacy;
 pub mod protocol;
+pub mod report;
 pub mod run;
 pub mod select;
 pub mod session;

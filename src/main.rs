@@ -13,6 +13,9 @@ fn say(line: &str) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(filter_jsonlog::cli::Command::Report(report)) = &args.command {
+        return report_main(report);
+    }
     if matches!(args.command, Some(Command::Check)) {
         let ok = filter_jsonlog::check::run(&args, std::io::stdout().lock());
         return if ok {
@@ -32,6 +35,31 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             say(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `report`: the figures to stdout; exit 1 when an input could not be read
+/// (the report is still written), 2 on bad flags.
+fn report_main(args: &filter_jsonlog::cli::ReportArgs) -> ExitCode {
+    let options = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            say(&format!("report: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match filter_jsonlog::report::run(&options, &mut out) {
+        Ok(outcome) if outcome.unreadable_inputs == 0 => ExitCode::SUCCESS,
+        Ok(_) => {
+            say("report: some inputs could not be read (see the report's input section)");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            say(&format!("report: {e}"));
             ExitCode::from(1)
         }
     }

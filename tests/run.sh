@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README.md): unit and integration tests, the Elastic
-# asset checks, then the end-to-end tests under real smtpds and rsyslogd.
+# asset checks, the report page in headless chromium, then the end-to-end
+# tests under real smtpds and rsyslogd.
 # The end-to-end tests need root, opensmtpd and rsyslog: without them they
 # report themselves skipped, except under CI=true, where they must run.
 #
@@ -27,6 +28,9 @@ if [ -d tests/elastic ]; then
     echo "== Elastic assets"
     "$PY" -m unittest discover -s tests/elastic
 fi
+
+echo "== Report HTML in headless chromium (screenshots in target/report-html/)"
+FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/report_browser.py
 
 BIN="$PWD/target/release/filter-jsonlog"
 passed=0 failed=0 skipped=0

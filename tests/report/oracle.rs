@@ -1,0 +1,272 @@
+//! An independent count over the raw `report|` lines smtpd wrote: what the
+//! report's figures must be, by the meanings issue 14 gives them. It shares
+//! no code with the filter or the report; it reads the protocol itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A transaction: its sender and every (recipient, result).
+type Transaction = (Option<String>, Vec<(String, String)>);
+
+#[derive(Default)]
+struct Session {
+    connected: bool,
+    network: bool,
+    tls: bool,
+    timed_out: bool,
+    last_auth: Option<String>,
+    fcrdns: Option<String>,
+    /// msgid -> (sender, [(address, result)])
+    txs: HashMap<String, Transaction>,
+}
+
+/// The expected figures.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub sessions_in: u64,
+    pub sessions_out: u64,
+    pub messages_accepted: u64,
+    pub bytes: u64,
+    pub messages_relayed: u64,
+    pub rcpt_accepted: u64,
+    pub rcpt_refused: u64,
+    pub tls_in: (u64, u64),
+    pub tls_out: (u64, u64),
+    pub unique_senders: u64,
+    pub unique_recipients: u64,
+    /// domain -> (messages, recipients, sessions_tls, sessions_plaintext)
+    pub recipient_domains: BTreeMap<String, (u64, u64, u64, u64)>,
+    pub refused_by_domain: BTreeMap<String, u64>,
+    pub timeouts: u64,
+    pub fcrdns_fail: u64,
+    pub auth_failed_sessions: u64,
+    pub filter_verdicts: u64,
+    pub outbound_deferred: u64,
+    pub outbound_failed: u64,
+}
+
+fn domain(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((_, d)) if !d.is_empty() => d.to_ascii_lowercase(),
+        _ => "(none)".into(),
+    }
+}
+
+fn is_ip_endpoint(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    port.parse::<u16>().is_ok() && host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Counts a whole stream.
+pub fn count(stream: &str) -> Expected {
+    let mut e = Expected::default();
+    let mut sessions: HashMap<(String, String), Session> = HashMap::new();
+    let mut senders = BTreeSet::new();
+    let mut recipients = BTreeSet::new();
+    let mut domain_sessions: BTreeMap<String, BTreeSet<(String, bool)>> = BTreeMap::new();
+    for line in stream.lines() {
+        let f: Vec<&str> = line.splitn(7, '|').collect();
+        if f.len() < 6 || f[0] != "report" {
+            continue;
+        }
+        let (version, subsystem, event, sid) = (f[1], f[3], f[4], f[5]);
+        let old = version == "0.4" || version == "0.5";
+        let payload = f.get(6).copied().unwrap_or("");
+        let out = subsystem == "smtp-out";
+        let s = sessions
+            .entry((subsystem.to_string(), sid.to_string()))
+            .or_default();
+        match event {
+            "link-connect" => {
+                let p: Vec<&str> = payload.split('|').collect();
+                s.connected = true;
+                s.fcrdns = Some(p[1].to_string());
+                s.network = is_ip_endpoint(if out { p[3] } else { p[2] });
+                s.tls = false;
+            }
+            "link-tls" => s.tls = true,
+            "timeout" => s.timed_out = true,
+            "link-auth" => {
+                let result = if version == "0.7" {
+                    payload.split('|').next().unwrap()
+                } else {
+                    payload.rsplit('|').next().unwrap()
+                };
+                s.last_auth = Some(result.to_string());
+            }
+            "filter-response" => {
+                let decision = payload.split('|').nth(1).unwrap_or("");
+                if decision != "proceed" && !out {
+                    e.filter_verdicts += 1;
+                }
+            }
+            "tx-mail" => {
+                let (msgid, rest) = payload.split_once('|').unwrap();
+                let (address, result) = if old {
+                    rest.rsplit_once('|').unwrap()
+                } else {
+                    let (r, a) = rest.split_once('|').unwrap();
+                    (a, r)
+                };
+                if result == "ok" {
+                    s.txs.entry(msgid.into()).or_default().0 = Some(address.into());
+                }
+            }
+            "tx-rcpt" => {
+                let (msgid, rest) = payload.split_once('|').unwrap();
+                let (address, result) = if old {
+                    rest.rsplit_once('|').unwrap()
+                } else {
+                    let (r, a) = rest.split_once('|').unwrap();
+                    (a, r)
+                };
+                let ok = result == "ok";
+                if !out {
+                    if ok {
+                        e.rcpt_accepted += 1;
+                    } else {
+                        e.rcpt_refused += 1;
+                        *e.refused_by_domain.entry(domain(address)).or_default() += 1;
+                    }
+                } else if result == "tempfail" {
+                    e.outbound_deferred += 1;
+                } else if result == "permfail" {
+                    e.outbound_failed += 1;
+                }
+                s.txs
+                    .entry(msgid.into())
+                    .or_default()
+                    .1
+                    .push((address.into(), result.into()));
+            }
+            "tx-commit" => {
+                let (msgid, size) = payload.split_once('|').unwrap();
+                let size: u64 = size.parse().unwrap();
+                if out {
+                    e.messages_relayed += 1;
+                    continue;
+                }
+                e.messages_accepted += 1;
+                e.bytes += size;
+                let (sender, rcpts) = s.txs.get(msgid).cloned().unwrap_or_default();
+                let sender = match sender.as_deref() {
+                    Some("") => "<>".to_string(),
+                    Some(a) => a.to_string(),
+                    None => "(unknown)".to_string(),
+                };
+                senders.insert(sender);
+                let mut per_domain: BTreeMap<String, u64> = BTreeMap::new();
+                for (address, result) in &rcpts {
+                    if result == "ok" {
+                        recipients.insert(address.clone());
+                        *per_domain.entry(domain(address)).or_default() += 1;
+                    }
+                }
+                for (d, n) in per_domain {
+                    let row = e.recipient_domains.entry(d.clone()).or_default();
+                    row.0 += 1;
+                    row.1 += n;
+                    let seen = domain_sessions.entry(d).or_default();
+                    if seen.iter().all(|(id, _)| id != sid) {
+                        seen.insert((sid.to_string(), s.tls));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (d, ids) in domain_sessions {
+        let row = e.recipient_domains.entry(d).or_default();
+        row.2 = ids.iter().filter(|(_, tls)| *tls).count() as u64;
+        row.3 = ids.iter().filter(|(_, tls)| !*tls).count() as u64;
+    }
+    for ((subsystem, _), s) in &sessions {
+        let out = subsystem == "smtp-out";
+        e.timeouts += u64::from(s.timed_out);
+        if !out {
+            e.auth_failed_sessions +=
+                u64::from(matches!(s.last_auth.as_deref(), Some("fail" | "error")));
+        }
+        if !s.connected {
+            continue;
+        }
+        if out {
+            e.sessions_out += 1;
+        } else {
+            e.sessions_in += 1;
+            e.fcrdns_fail += u64::from(s.fcrdns.as_deref() == Some("fail"));
+        }
+        if s.network {
+            let pair = if out { &mut e.tls_out } else { &mut e.tls_in };
+            if s.tls {
+                pair.0 += 1;
+            } else {
+                pair.1 += 1;
+            }
+        }
+    }
+    e.unique_senders = senders.len() as u64;
+    e.unique_recipients = recipients.len() as u64;
+    e
+}
+
+/// The same figures, read from the report's JSON.
+pub fn from_report(v: &serde_json::Value) -> Expected {
+    let n = |path: &str| -> u64 {
+        v.pointer(path)
+            .and_then(|x| x.as_u64())
+            .unwrap_or_else(|| panic!("{path} missing in {v}"))
+    };
+    let list = |path: &str, key: &str| -> BTreeMap<String, u64> {
+        v.pointer(path)
+            .and_then(|x| x.as_array())
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r[key].as_str().unwrap().to_string(),
+                    r["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let domains = v["recipient_domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["domain"].as_str().unwrap().to_string(),
+                (
+                    d["messages"].as_u64().unwrap(),
+                    d["recipients"].as_u64().unwrap(),
+                    d["sessions_tls"].as_u64().unwrap(),
+                    d["sessions_plaintext"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    Expected {
+        sessions_in: n("/sessions/smtp_in"),
+        sessions_out: n("/sessions/smtp_out"),
+        messages_accepted: n("/messages/accepted"),
+        bytes: n("/messages/bytes"),
+        messages_relayed: n("/messages/relayed"),
+        rcpt_accepted: n("/recipients/accepted"),
+        rcpt_refused: n("/recipients/refused"),
+        tls_in: (n("/tls/smtp_in/tls"), n("/tls/smtp_in/plaintext")),
+        tls_out: (n("/tls/smtp_out/tls"), n("/tls/smtp_out/plaintext")),
+        unique_senders: n("/unique/senders"),
+        unique_recipients: n("/unique/recipients"),
+        recipient_domains: domains,
+        refused_by_domain: list("/refusals/by_domain", "key"),
+        timeouts: n("/timeouts/sessions"),
+        fcrdns_fail: n("/fcrdns/fail"),
+        auth_failed_sessions: n("/auth_failures/sessions"),
+        filter_verdicts: n("/filter_verdicts/total"),
+        outbound_deferred: n("/outbound/deferred"),
+        outbound_failed: n("/outbound/failed"),
+    }
+}
