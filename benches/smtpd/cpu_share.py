@@ -458,6 +458,10 @@ def find_filter_pid(base: Path, needle: str) -> int:
     return 0
 
 
+def git(*argv: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *argv], capture_output=True, text=True).stdout.strip()
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -517,8 +521,10 @@ def run(args: argparse.Namespace) -> dict:
         "filter_jsonlog": {"path": str(jsonlog), "sha256": file_sha256(jsonlog),
                            "version": subprocess.run([str(jsonlog), "--version"], capture_output=True,
                                                      text=True).stdout.strip()},
-        "git_head": subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
-                                   text=True).stdout.strip(),
+        "git_head": git("rev-parse", "HEAD"),
+        # what the binary was built from, if it was built from this checkout
+        "git_src_tree": git("rev-parse", "HEAD:src"),
+        "git_src_dirty": bool(git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock")),
         "traffic": {"rounds": args.rounds, "sessions": args.sessions, "concurrency": args.concurrency, "message_bytes": len(BODY),
                     "transactions_per_session": 1, "recipients_per_transaction": 1},
         "filters": [],
