@@ -22,7 +22,9 @@ or $E2E_SMTPD) with one plain loopback listener per filter:
 
 Each filter gets the same traffic in a phase of its own: SESSIONS sessions of
 one fixed message each (EHLO, MAIL, RCPT, DATA, QUIT), CONCURRENCY at a time.
-Around a phase it samples, from /proc: the filter's utime+stime (ticks, field
+Around a phase it samples, from /proc (the end sample is the first that
+saw the phase's whole output, found by sampling every 0.1 s until the output
+has not grown for a second): the filter's utime+stime (ticks, field
 14+15 of /proc/PID/stat) and its threads' time on CPU (ns, the first field of
 /proc/PID/task/*/schedstat, which is not rounded to ticks), and the same for
 every smtpd process (the `smtpd -d` parent and its `smtpd: ...` children).
@@ -323,6 +325,24 @@ def sample(f: Filter, smtpd_root: int) -> Sample:
     return Sample(ft, proc_ns(f.pid), reads, writes, sleeps, ticks, ns, child, f.count(), time.monotonic())
 
 
+def settled_sample(f: Filter, smtpd_root: int, quiet: float = 1.0, timeout: float = 60.0) -> Sample:
+    """The first sample that saw the filter's whole output, taken once the
+    output has not grown for `quiet` seconds: so the idle wait after the
+    traffic is not counted (a timer that wakes the filter while idle would
+    otherwise add to its CPU and sleeps)."""
+    deadline = time.monotonic() + timeout
+    first = sample(f, smtpd_root)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        s = sample(f, smtpd_root)
+        if s.events != first.events:
+            first = s
+        elif s.t - first.t >= quiet:
+            return first
+    log(f"{f.name}: output still growing after {timeout:.0f} s")
+    return first
+
+
 def delta(a: dict[int, int], b: dict[int, int]) -> int:
     return sum(b[p] - a[p] for p in b if p in a)
 
@@ -348,8 +368,7 @@ def measure(f: Filter, smtpd_root: int, sessions: int, concurrency: int) -> Resu
     settle(f.count, quiet=0.5)
     s0 = sample(f, smtpd_root)
     wall = drive(f.port, sessions, concurrency)
-    settle(f.count)
-    s1 = sample(f, smtpd_root)
+    s1 = settled_sample(f, smtpd_root)
     return result(f, sessions, s1.events - s0.events, wall, s1.filter_ticks - s0.filter_ticks,
                   s1.filter_ns - s0.filter_ns, delta(s0.smtpd_ticks, s1.smtpd_ticks),
                   delta(s0.smtpd_ns, s1.smtpd_ns), len(s1.smtpd_ticks),
