@@ -9,10 +9,10 @@
 //!   message, so there a rolled-back transaction is held until the session
 //!   or another transaction shows it is over;
 //! - every other event document repeats state a later one carries, and is
-//!   only checked for form (counted as `repeated`), except the three whose
-//!   own detail no final state keeps (the reply to a refused RCPT, the user
-//!   a failed AUTH tried, a filter's verdict): those make the "event detail"
-//!   tables, empty for `--events summaries`.
+//!   only checked for form (counted as `repeated`), except the two whose
+//!   own detail no final state keeps (the reply to a refused RCPT, a
+//!   filter's verdict): those make the "event detail" tables, empty for
+//!   `--events summaries`.
 //!
 //! A document seen twice (same session, same `event.sequence`: overlapping
 //! rotated files) is counted once, within a bounded memory of recent ones.
@@ -151,17 +151,6 @@ impl Report {
                     self.tables.refused_by_reply.add(reply, 1);
                 }
             }
-            "link-auth" if !out => {
-                self.detail.link_auth += 1;
-                if matches!(
-                    doc.auth.as_ref().map(|a| a.as_str()),
-                    Some("fail" | "error")
-                ) {
-                    self.totals.auth_failed_attempts += 1;
-                    let user = doc.user.as_ref().map_or("(none)", |u| u.as_str());
-                    self.tables.auth_by_user.add(user, 1);
-                }
-            }
             "filter-response" => {
                 self.detail.filter_response += 1;
                 let decision = doc.filter_decision.as_ref().map_or("", |d| d.as_str());
@@ -270,12 +259,21 @@ impl Report {
                     }
                 }
             }
-            if matches!(
-                doc.auth.as_ref().map(|a| a.as_str()),
-                Some("fail" | "error")
-            ) {
+            // As the AUTH panels: attempts from the session's counter, all
+            // of them under the user of its last attempt.
+            if doc.auth_failures > 0 {
+                let failures = doc.auth_failures;
                 totals.auth_failed_sessions += 1;
-                tables.auth_by_client.add(ctx.client, 1);
+                totals.auth_failed_attempts = totals.auth_failed_attempts.saturating_add(failures);
+                let user = doc.auth_user.as_ref().map_or("(none)", |u| u.as_str());
+                if let Some(s) = tables.auth_by_user.add(user, failures) {
+                    s.extra += 1;
+                }
+                if network {
+                    if let Some(s) = tables.auth_by_client.add(ctx.client, 1) {
+                        s.extra = s.extra.saturating_add(failures);
+                    }
+                }
             }
             if doc.filter_verdicts > 0 {
                 totals.filter_verdicts = totals.filter_verdicts.saturating_add(doc.filter_verdicts);
@@ -292,6 +290,27 @@ impl Report {
                 .or(doc.destination_ip.as_ref())
                 .map_or("(unknown)", |d| d.as_str());
             tables.undelivered_by_destination.add(dest, 1);
+        }
+        if doc.replies_4xx > 0 || doc.replies_5xx > 0 {
+            let (r4, r5) = (doc.replies_4xx, doc.replies_5xx);
+            let (row, key, label) = if out {
+                totals.replies_out.add(r4, r5);
+                let server = doc.destination_ip.as_ref().map(|d| d.as_str());
+                let name = doc.destination_domain.as_ref().map(|d| d.as_str());
+                (&mut tables.replies_by_server, server, name)
+            } else {
+                totals.replies_in.add(r4, r5);
+                (
+                    &mut tables.replies_by_client,
+                    doc.source_ip.as_ref().map(|s| s.as_str()),
+                    ctx.label,
+                )
+            };
+            if let Some(s) = key.and_then(|k| row.add(k, 1)) {
+                s.label = label.map(|l| super::topn::cut(l, 255).into());
+                s.extra.replies_4xx = s.extra.replies_4xx.saturating_add(r4);
+                s.extra.replies_5xx = s.extra.replies_5xx.saturating_add(r5);
+            }
         }
         if connected {
             if let Some(h) = self.hour(ctx.t) {

@@ -164,11 +164,55 @@ pub struct Refusals {
 }
 
 #[derive(Debug, Serialize)]
-pub struct AuthFailures {
+pub struct AuthUserRow {
+    pub user: String,
+    pub attempts: u64,
     pub sessions: u64,
-    pub by_client: Vec<Row>,
-    pub attempts: Option<u64>,
-    pub by_user: Option<Vec<Row>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub error: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthClientRow {
+    pub client: String,
+    pub sessions: u64,
+    pub attempts: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub error: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthFailures {
+    pub attempts: u64,
+    pub sessions: u64,
+    pub by_user: Vec<AuthUserRow>,
+    pub by_client: Vec<AuthClientRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplyCount {
+    pub sessions: u64,
+    pub replies_4xx: u64,
+    pub replies_5xx: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplyRow {
+    pub address: String,
+    pub rdns: Option<String>,
+    pub sessions: u64,
+    pub replies_4xx: u64,
+    pub replies_5xx: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub error: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Replies {
+    pub smtp_in: ReplyCount,
+    pub smtp_out: ReplyCount,
+    pub by_client: Vec<ReplyRow>,
+    pub by_server: Vec<ReplyRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -239,6 +283,7 @@ pub struct Summary {
     pub relay_domains: Vec<DomainRow>,
     pub top: Top,
     pub refusals: Refusals,
+    pub replies: Replies,
     pub auth_failures: AuthFailures,
     pub filter_verdicts: Verdicts,
     pub timeouts: Timeouts,
@@ -257,6 +302,28 @@ fn domains(t: &TopN<super::state::DomainCols>, n: usize) -> Vec<DomainRow> {
             messages_tls: s.extra.messages_tls,
             sessions_tls: s.extra.sessions_tls,
             sessions_plaintext: s.extra.sessions_plaintext,
+            error: s.error,
+        })
+        .collect()
+}
+
+fn reply_count(r: &super::state::Replies) -> ReplyCount {
+    ReplyCount {
+        sessions: r.sessions,
+        replies_4xx: r.replies_4xx,
+        replies_5xx: r.replies_5xx,
+    }
+}
+
+fn reply_rows(t: &TopN<super::state::ReplyCols>, n: usize) -> Vec<ReplyRow> {
+    t.top(n)
+        .into_iter()
+        .map(|s| ReplyRow {
+            address: s.key.to_string(),
+            rdns: s.label.as_ref().map(|l| l.to_string()),
+            sessions: s.count,
+            replies_4xx: s.extra.replies_4xx,
+            replies_5xx: s.extra.replies_5xx,
             error: s.error,
         })
         .collect()
@@ -293,7 +360,15 @@ impl Summary {
             t.refused_by_reply.exact(),
             t.auth_by_user.exact(),
             t.auth_by_client.exact(),
+            t.replies_by_client.exact(),
+            t.replies_by_server.exact(),
+            t.tls_versions.exact(),
+            t.verdicts_by_client.exact(),
+            t.verdicts_by_kind.exact(),
+            t.timeouts_by_client.exact(),
+            t.fcrdns_by_client.exact(),
             t.outbound_refused.exact(),
+            t.undelivered_by_destination.exact(),
         ]
         .iter()
         .all(|&e| e);
@@ -391,11 +466,37 @@ impl Summary {
                 by_address: rows(&t.refused_by_address, n),
                 by_reply: detail(r.detail.tx_rcpt, &t.refused_by_reply),
             },
+            replies: Replies {
+                smtp_in: reply_count(&totals.replies_in),
+                smtp_out: reply_count(&totals.replies_out),
+                by_client: reply_rows(&t.replies_by_client, n),
+                by_server: reply_rows(&t.replies_by_server, n),
+            },
             auth_failures: AuthFailures {
+                attempts: totals.auth_failed_attempts,
                 sessions: totals.auth_failed_sessions,
-                by_client: rows(&t.auth_by_client, n),
-                attempts: (r.detail.link_auth > 0).then_some(totals.auth_failed_attempts),
-                by_user: detail(r.detail.link_auth, &t.auth_by_user),
+                by_user: t
+                    .auth_by_user
+                    .top(n)
+                    .into_iter()
+                    .map(|s| AuthUserRow {
+                        user: s.key.to_string(),
+                        attempts: s.count,
+                        sessions: s.extra,
+                        error: s.error,
+                    })
+                    .collect(),
+                by_client: t
+                    .auth_by_client
+                    .top(n)
+                    .into_iter()
+                    .map(|s| AuthClientRow {
+                        client: s.key.to_string(),
+                        sessions: s.count,
+                        attempts: s.extra,
+                        error: s.error,
+                    })
+                    .collect(),
             },
             filter_verdicts: Verdicts {
                 total: totals.filter_verdicts,

@@ -193,5 +193,92 @@ fn outbound_refusals_match_the_oracle() {
     assert_eq!(v["relay_domains"][0]["sessions_tls"], 1);
 }
 
+/// AUTH failures and reply classes, from the session counters: several
+/// attempts with different users, multi-line replies, the local socket,
+/// both protocol orders of link-auth, smtp-in and smtp-out.
+#[test]
+fn auth_failures_and_replies_match_the_oracle() {
+    let mut stream = String::new();
+    let mut t = 0;
+    let mut ev = |version: &str, subsystem: &str, sid: &str, event: &str| {
+        t += 1;
+        let (event, payload) = event.split_once('|').unwrap_or((event, ""));
+        let sep = if payload.is_empty() { "" } else { "|" };
+        stream.push_str(&format!(
+            "report|{version}|1730002000.{t:06}|{subsystem}|{event}|{sid}{sep}{payload}\n"
+        ));
+    };
+    let a = "bbbb000000000001";
+    ev(
+        "0.7",
+        "smtp-in",
+        a,
+        "link-connect|c1.example|pass|192.0.2.10:40001|192.0.2.1:25",
+    );
+    ev("0.7", "smtp-in", a, "protocol-server|220 mx.example ESMTP");
+    ev("0.7", "smtp-in", a, "link-auth|fail|bob");
+    ev("0.7", "smtp-in", a, "protocol-server|535-5.7.8 first line");
+    ev(
+        "0.7",
+        "smtp-in",
+        a,
+        "protocol-server|535 5.7.8 Authentication failed",
+    );
+    ev("0.7", "smtp-in", a, "link-auth|error|alice");
+    ev("0.7", "smtp-in", a, "protocol-server|421 4.7.0 try later");
+    ev("0.7", "smtp-in", a, "link-auth|pass|alice");
+    ev("0.7", "smtp-in", a, "link-disconnect");
+    // The same client again, and the same user over the local socket.
+    let b = "bbbb000000000002";
+    ev(
+        "0.6",
+        "smtp-in",
+        b,
+        "link-connect|c1.example|pass|192.0.2.10:40002|192.0.2.1:25",
+    );
+    ev("0.6", "smtp-in", b, "link-auth|alice|fail");
+    ev(
+        "0.6",
+        "smtp-in",
+        b,
+        "protocol-server|535 5.7.8 Authentication failed",
+    );
+    ev("0.6", "smtp-in", b, "link-disconnect");
+    let c = "bbbb000000000003";
+    ev(
+        "0.6",
+        "smtp-in",
+        c,
+        "link-connect|localhost|pass|unix:/var/run/smtpd.sock|unix:/var/run/smtpd.sock",
+    );
+    ev("0.6", "smtp-in", c, "link-auth|alice|fail");
+    ev("0.6", "smtp-in", c, "link-disconnect");
+    // A remote server that defers, then refuses.
+    let d = "bbbb000000000004";
+    ev(
+        "0.7",
+        "smtp-out",
+        d,
+        "link-connect|mx.remote.example|pass|192.0.2.1:40003|198.51.100.7:25",
+    );
+    ev(
+        "0.7",
+        "smtp-out",
+        d,
+        "protocol-server|220 mx.remote.example",
+    );
+    ev("0.7", "smtp-out", d, "protocol-server|450-4.2.0 busy");
+    ev("0.7", "smtp-out", d, "protocol-server|450 4.2.0 try later");
+    ev("0.7", "smtp-out", d, "protocol-server|554 5.7.1 no");
+    ev("0.7", "smtp-out", d, "link-disconnect");
+    let expected = oracle::count(&stream);
+    assert_eq!(expected.auth_attempts, 4, "{stream}");
+    assert_eq!(expected.auth_by_user["alice"], (4, 3));
+    assert_eq!(expected.auth_by_client["192.0.2.10"], (2, 3));
+    assert_eq!(expected.replies_in, (2, 1, 2));
+    assert_eq!(expected.replies_by_server["198.51.100.7"], (1, 1, 1));
+    check_stream("AUTH failures and replies", stream.as_bytes());
+}
+
 mod docs;
 mod input;

@@ -10,10 +10,17 @@ type Transaction = (Option<String>, Vec<(String, String)>);
 #[derive(Default)]
 struct Session {
     connected: bool,
+    disconnected: bool,
     network: bool,
+    /// smtp-in: the client's address; smtp-out: the remote server's.
+    peer: Option<String>,
     tls: bool,
     timed_out: bool,
     last_auth: Option<String>,
+    last_auth_user: Option<String>,
+    auth_failures: u64,
+    replies_4xx: u64,
+    replies_5xx: u64,
     fcrdns: Option<String>,
     /// msgid -> (sender, [(address, result)])
     txs: HashMap<String, Transaction>,
@@ -39,6 +46,17 @@ pub struct Expected {
     pub timeouts: u64,
     pub fcrdns_fail: u64,
     pub auth_failed_sessions: u64,
+    pub auth_attempts: u64,
+    /// user -> (failed attempts, sessions)
+    pub auth_by_user: BTreeMap<String, (u64, u64)>,
+    /// client -> (sessions, failed attempts)
+    pub auth_by_client: BTreeMap<String, (u64, u64)>,
+    /// (sessions, 4xx, 5xx) of the sessions with any 4xx or 5xx reply
+    pub replies_in: (u64, u64, u64),
+    pub replies_out: (u64, u64, u64),
+    /// address -> (sessions, 4xx, 5xx)
+    pub replies_by_client: BTreeMap<String, (u64, u64, u64)>,
+    pub replies_by_server: BTreeMap<String, (u64, u64, u64)>,
     pub filter_verdicts: u64,
     pub outbound_deferred: u64,
     pub outbound_failed: u64,
@@ -51,12 +69,21 @@ fn domain(address: &str) -> String {
     }
 }
 
-fn is_ip_endpoint(text: &str) -> bool {
-    let Some((host, port)) = text.rsplit_once(':') else {
-        return false;
-    };
+/// The address of an `ip:port` endpoint (`[v6]:port` too), or `None`
+/// for the local socket.
+fn ip_of(text: &str) -> Option<String> {
+    let (host, port) = text.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    port.parse::<u16>().is_ok() && host.parse::<std::net::IpAddr>().is_ok()
+    port.parse::<u16>().ok()?;
+    host.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+fn add3(row: &mut (u64, u64, u64), r4: u64, r5: u64) {
+    row.0 += 1;
+    row.1 += r4;
+    row.2 += r5;
 }
 
 /// Counts a whole stream.
@@ -83,18 +110,34 @@ pub fn count(stream: &str) -> Expected {
                 let p: Vec<&str> = payload.split('|').collect();
                 s.connected = true;
                 s.fcrdns = Some(p[1].to_string());
-                s.network = is_ip_endpoint(if out { p[3] } else { p[2] });
+                s.peer = ip_of(if out { p[3] } else { p[2] });
+                s.network = s.peer.is_some();
                 s.tls = false;
             }
             "link-tls" => s.tls = true,
             "timeout" => s.timed_out = true,
+            "link-disconnect" => s.disconnected = true,
             "link-auth" => {
-                let result = if version == "0.7" {
-                    payload.split('|').next().unwrap()
+                // 0.7: result|user; before: user|result.
+                let (result, user) = if version == "0.7" {
+                    payload.split_once('|').unwrap()
                 } else {
-                    payload.rsplit('|').next().unwrap()
+                    let (u, r) = payload.rsplit_once('|').unwrap();
+                    (r, u)
                 };
+                if result != "pass" {
+                    s.auth_failures += 1;
+                }
                 s.last_auth = Some(result.to_string());
+                s.last_auth_user = Some(user.to_string());
+            }
+            // A reply ends at the line whose code is not followed by '-'.
+            "protocol-server" if payload.as_bytes().get(3) != Some(&b'-') => {
+                match payload.as_bytes().first() {
+                    Some(b'4') => s.replies_4xx += 1,
+                    Some(b'5') => s.replies_5xx += 1,
+                    _ => {}
+                }
             }
             "filter-response" => {
                 let decision = payload.split('|').nth(1).unwrap_or("");
@@ -185,9 +228,33 @@ pub fn count(stream: &str) -> Expected {
     for ((subsystem, _), s) in &sessions {
         let out = subsystem == "smtp-out";
         e.timeouts += u64::from(s.timed_out);
-        if !out {
-            e.auth_failed_sessions +=
-                u64::from(matches!(s.last_auth.as_deref(), Some("fail" | "error")));
+        if s.replies_4xx + s.replies_5xx > 0 {
+            let (total, table) = if out {
+                (&mut e.replies_out, &mut e.replies_by_server)
+            } else {
+                (&mut e.replies_in, &mut e.replies_by_client)
+            };
+            add3(total, s.replies_4xx, s.replies_5xx);
+            if let Some(peer) = &s.peer {
+                add3(
+                    table.entry(peer.clone()).or_default(),
+                    s.replies_4xx,
+                    s.replies_5xx,
+                );
+            }
+        }
+        if !out && s.auth_failures > 0 {
+            e.auth_failed_sessions += 1;
+            e.auth_attempts += s.auth_failures;
+            let user = s.last_auth_user.clone().unwrap_or_default();
+            let row = e.auth_by_user.entry(user).or_default();
+            row.0 += s.auth_failures;
+            row.1 += 1;
+            if let Some(client) = &s.peer {
+                let row = e.auth_by_client.entry(client.clone()).or_default();
+                row.0 += 1;
+                row.1 += s.auth_failures;
+            }
         }
         if !s.connected {
             continue;
@@ -232,6 +299,34 @@ pub fn from_report(v: &serde_json::Value) -> Expected {
             })
             .collect()
     };
+    let rows = |path: &str, key: &str, cols: [&str; 3]| -> BTreeMap<String, (u64, u64, u64)> {
+        v.pointer(path)
+            .and_then(|x| x.as_array())
+            .unwrap_or_else(|| panic!("{path} missing in {v}"))
+            .iter()
+            .map(|r| {
+                let c = |name: &str| r[name].as_u64().unwrap();
+                (
+                    r[key].as_str().unwrap().to_string(),
+                    (c(cols[0]), c(cols[1]), c(cols[2])),
+                )
+            })
+            .collect()
+    };
+    let pairs = |path: &str, key: &str, a: &str, b: &str| -> BTreeMap<String, (u64, u64)> {
+        rows(path, key, [a, b, b])
+            .into_iter()
+            .map(|(k, (x, y, _))| (k, (x, y)))
+            .collect()
+    };
+    let class = |dir: &str| {
+        (
+            n(&format!("/replies/{dir}/sessions")),
+            n(&format!("/replies/{dir}/replies_4xx")),
+            n(&format!("/replies/{dir}/replies_5xx")),
+        )
+    };
+    let reply_cols = ["sessions", "replies_4xx", "replies_5xx"];
     let domains = v["recipient_domains"]
         .as_array()
         .unwrap()
@@ -265,6 +360,13 @@ pub fn from_report(v: &serde_json::Value) -> Expected {
         timeouts: n("/timeouts/sessions"),
         fcrdns_fail: n("/fcrdns/fail"),
         auth_failed_sessions: n("/auth_failures/sessions"),
+        auth_attempts: n("/auth_failures/attempts"),
+        auth_by_user: pairs("/auth_failures/by_user", "user", "attempts", "sessions"),
+        auth_by_client: pairs("/auth_failures/by_client", "client", "sessions", "attempts"),
+        replies_in: class("smtp_in"),
+        replies_out: class("smtp_out"),
+        replies_by_client: rows("/replies/by_client", "address", reply_cols),
+        replies_by_server: rows("/replies/by_server", "address", reply_cols),
         filter_verdicts: n("/filter_verdicts/total"),
         outbound_deferred: n("/outbound/deferred"),
         outbound_failed: n("/outbound/failed"),
