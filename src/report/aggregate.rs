@@ -194,6 +194,26 @@ impl Report {
     }
 
     fn session_final(&mut self, doc: &Doc, ctx: &TxCtx) {
+        // As the session panels: the filter's own substitutes end a
+        // session (its transactions are counted) but are no session figure.
+        let action = doc.action.as_ref().map_or("", |a| a.as_str());
+        if matches!(
+            action,
+            "session-expired" | "session-evicted" | "session-unfinished"
+        ) {
+            if ctx.out {
+                self.totals.ended_by_filter_out += 1;
+            } else {
+                self.totals.ended_by_filter_in += 1;
+            }
+        } else {
+            self.session_figures(doc, ctx);
+        }
+        self.session_transactions(doc, ctx);
+    }
+
+    /// The figures of a session that ended with link-disconnect.
+    fn session_figures(&mut self, doc: &Doc, ctx: &TxCtx) {
         let connected = doc.connects >= 1;
         let out = ctx.out;
         let network = if out {
@@ -221,7 +241,12 @@ impl Report {
             }
             if doc.tls {
                 let version = doc.tls_version.as_ref().map_or("(unknown)", |v| v.as_str());
-                tables.tls_versions.add(version, 1);
+                let table = if out {
+                    &mut tables.tls_versions_out
+                } else {
+                    &mut tables.tls_versions_in
+                };
+                table.add(version, 1);
             }
         } else if out {
             totals.partial_out += 1;
@@ -230,7 +255,7 @@ impl Report {
         }
         if doc.timeout {
             totals.timeouts += 1;
-            if !out {
+            if !out && network {
                 if let Some(s) = tables.timeouts_by_client.add(ctx.client, 1) {
                     s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
                 }
@@ -244,7 +269,13 @@ impl Report {
                     s.extra.refused = s.extra.refused.saturating_add(doc.recipients_refused);
                 }
             }
-            if connected {
+            if network && doc.recipients_refused > 0 {
+                let refused = doc.recipients_refused;
+                if let Some(s) = tables.refused_by_client.add(ctx.client, refused) {
+                    s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
+                }
+            }
+            if network {
                 match doc.fcrdns.as_ref().map(|f| f.as_str()) {
                     Some("fail") => totals.fcrdns_fail += 1,
                     Some("error") => totals.fcrdns_error += 1,
@@ -312,8 +343,20 @@ impl Report {
                 s.extra.replies_5xx = s.extra.replies_5xx.saturating_add(r5);
             }
         }
-        if connected {
-            if let Some(h) = self.hour(ctx.t) {
+        if !out {
+            totals.rcpt_in_accepted = totals
+                .rcpt_in_accepted
+                .saturating_add(doc.recipients_accepted);
+            totals.rcpt_in_refused = totals
+                .rcpt_in_refused
+                .saturating_add(doc.recipients_refused);
+        }
+        let refused = doc.recipients_refused;
+        if let Some(h) = self.hour(ctx.t) {
+            if !out {
+                h.refused_in = h.refused_in.saturating_add(refused);
+            }
+            if connected {
                 if out {
                     h.sessions_out += 1;
                 } else {
@@ -321,6 +364,10 @@ impl Report {
                 }
             }
         }
+    }
+
+    /// What a session's final document says about its transactions.
+    fn session_transactions(&mut self, doc: &Doc, ctx: &TxCtx) {
         // A transaction that never ended shows only here; one that ended was
         // counted from its own document (or from the held smtp-out copy).
         let pending = self.open.take_pending(ctx.session);
@@ -340,7 +387,9 @@ impl Report {
                 if let Some(p) = pending {
                     self.pending_flush(p.tx, ctx.session, p.t, p.tls);
                 }
-                if let (Some(tx), Some("open")) = (tx, status) {
+                // smtp-in figures come from the session's counters and from
+                // tx-commit/tx-rollback only (as the panels).
+                if let (Some(tx), Some("open"), true) = (tx, status, ctx.out) {
                     self.transaction(tx, ctx, false);
                 }
             }
@@ -390,29 +439,28 @@ impl Report {
                 refused_here += 1;
             }
         } else {
-            totals.rcpt_in_accepted = totals.rcpt_in_accepted.saturating_add(tx.rcpt_accepted);
-            totals.rcpt_in_refused = totals.rcpt_in_refused.saturating_add(tx.rcpt_refused);
-            refused_here = tx.rcpt_refused;
-            if tx.rcpt_refused > 0 {
-                if let Some(s) = tables.refused_by_client.add(ctx.client, tx.rcpt_refused) {
-                    s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
-                }
-            }
+            // Transactions per refused address and domain, each once per
+            // transaction (the panels' opensmtpd.refused_rcpts/_domains).
+            let mut addresses: Vec<&str> = Vec::new();
+            let mut domains: Vec<String> = Vec::new();
             for r in &tx.rcpt {
                 if is_ok(r.result.as_ref().map(|r| r.as_str())) {
                     continue;
                 }
                 let address = r.address.as_ref().map_or("", |a| a.as_str());
-                tables.refused_by_domain.add(&domain_of(address), 1);
-                tables.refused_by_address.add(address, 1);
+                if !addresses.contains(&address) {
+                    addresses.push(address);
+                    tables.refused_by_address.add(address, 1);
+                }
+                let d = domain_of(address);
+                if !domains.contains(&d) {
+                    tables.refused_by_domain.add(&d, 1);
+                    domains.push(d);
+                }
             }
         }
         if let Some(h) = self.hour(ctx.t) {
-            if ctx.out {
-                h.refused_out = h.refused_out.saturating_add(refused_here);
-            } else {
-                h.refused_in = h.refused_in.saturating_add(refused_here);
-            }
+            h.refused_out = h.refused_out.saturating_add(refused_here);
             if committed {
                 if ctx.out {
                     h.messages_out += 1;

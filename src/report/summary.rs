@@ -82,6 +82,10 @@ pub struct Sessions {
     pub smtp_in_local: u64,
     pub smtp_in_partial: u64,
     pub smtp_out_partial: u64,
+    /// Sessions the filter ended itself (session-expired, -evicted,
+    /// -unfinished): in no session figure, as in the session panels.
+    pub smtp_in_ended_by_filter: u64,
+    pub smtp_out_ended_by_filter: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -109,13 +113,14 @@ pub struct Unique {
 pub struct TlsCount {
     pub tls: u64,
     pub plaintext: u64,
+    /// Sessions with TLS by `tls.version`.
+    pub versions: Vec<Row>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct TlsOut {
     pub smtp_in: TlsCount,
     pub smtp_out: TlsCount,
-    pub versions: Vec<Row>,
 }
 
 #[derive(Debug, Serialize)]
@@ -362,7 +367,8 @@ impl Summary {
             t.auth_by_client.exact(),
             t.replies_by_client.exact(),
             t.replies_by_server.exact(),
-            t.tls_versions.exact(),
+            t.tls_versions_in.exact(),
+            t.tls_versions_out.exact(),
             t.verdicts_by_client.exact(),
             t.verdicts_by_kind.exact(),
             t.timeouts_by_client.exact(),
@@ -414,6 +420,8 @@ impl Summary {
                 smtp_in_local: totals.local_in,
                 smtp_in_partial: totals.partial_in,
                 smtp_out_partial: totals.partial_out,
+                smtp_in_ended_by_filter: totals.ended_by_filter_in,
+                smtp_out_ended_by_filter: totals.ended_by_filter_out,
             },
             messages: Messages {
                 accepted: totals.messages_in,
@@ -434,12 +442,13 @@ impl Summary {
                 smtp_in: TlsCount {
                     tls: totals.tls_in,
                     plaintext: totals.plain_in,
+                    versions: rows(&t.tls_versions_in, n),
                 },
                 smtp_out: TlsCount {
                     tls: totals.tls_out,
                     plaintext: totals.plain_out,
+                    versions: rows(&t.tls_versions_out, n),
                 },
-                versions: rows(&t.tls_versions, n),
             },
             recipient_domains: domains(&t.recipient_domains, n),
             relay_domains: domains(&t.relay_domains, n),

@@ -171,6 +171,14 @@ pub fn render(s: &Summary) -> String {
     let estimate = if s.unique.exact { "" } else { "(estimate)" };
     o.figure("unique senders", s.unique.senders, estimate);
     o.figure("unique recipients", s.unique.recipients, estimate);
+    let by_filter = ss.smtp_in_ended_by_filter + ss.smtp_out_ended_by_filter;
+    if by_filter > 0 {
+        o.figure(
+            "sessions ended by the filter",
+            by_filter,
+            "(session-expired/-evicted/-unfinished: not counted)",
+        );
+    }
     if ss.smtp_in_partial + ss.smtp_out_partial > 0 {
         o.figure(
             "sessions seen without connect",
@@ -188,7 +196,16 @@ pub fn render(s: &Summary) -> String {
             &format!("{} TLS, {} plaintext", c.tls, c.plaintext),
         );
     }
-    o.rows("TLS versions", "sessions", &s.tls.versions);
+    o.rows(
+        "TLS versions (smtp-in)",
+        "sessions",
+        &s.tls.smtp_in.versions,
+    );
+    o.rows(
+        "TLS versions (smtp-out)",
+        "sessions",
+        &s.tls.smtp_out.versions,
+    );
 
     for (title, rows) in [
         (

@@ -271,13 +271,70 @@ fn auth_failures_and_replies_match_the_oracle() {
     ev("0.7", "smtp-out", d, "protocol-server|450 4.2.0 try later");
     ev("0.7", "smtp-out", d, "protocol-server|554 5.7.1 no");
     ev("0.7", "smtp-out", d, "link-disconnect");
+    // One address refused twice in a transaction counts once for it and its
+    // domain (transactions per refused address, as the panels count).
+    let e = "bbbb000000000005";
+    ev(
+        "0.7",
+        "smtp-in",
+        e,
+        "link-connect|c2.example|pass|192.0.2.20:40004|192.0.2.1:25",
+    );
+    ev("0.7", "smtp-in", e, "tx-begin|cccc0001");
+    ev("0.7", "smtp-in", e, "tx-mail|cccc0001|ok|x@a.example");
+    ev(
+        "0.7",
+        "smtp-in",
+        e,
+        "tx-rcpt|cccc0001|permfail|u@Dom.example",
+    );
+    ev(
+        "0.7",
+        "smtp-in",
+        e,
+        "tx-rcpt|cccc0001|permfail|u@Dom.example",
+    );
+    ev(
+        "0.7",
+        "smtp-in",
+        e,
+        "tx-rcpt|cccc0001|tempfail|v@dom.example",
+    );
+    ev("0.7", "smtp-in", e, "tx-rcpt|cccc0001|ok|w@ok.example");
+    ev("0.7", "smtp-in", e, "tx-rollback|cccc0001");
+    ev("0.7", "smtp-in", e, "link-disconnect");
+    // A session whose end smtpd never reported: the filter ends it
+    // (session-unfinished); like the session panels, no figure has it.
+    let f = "bbbb000000000006";
+    ev(
+        "0.7",
+        "smtp-in",
+        f,
+        "link-connect|c3.example|pass|192.0.2.30:40005|192.0.2.1:25",
+    );
+    ev("0.7", "smtp-in", f, "link-auth|fail|carol");
+    ev(
+        "0.7",
+        "smtp-in",
+        f,
+        "protocol-server|535 5.7.8 Authentication failed",
+    );
     let expected = oracle::count(&stream);
+    assert_eq!(expected.sessions_in, 4, "{stream}");
+    assert_eq!(expected.rcpt_refused, 3);
+    assert_eq!(expected.refused_by_domain["dom.example"], 1);
     assert_eq!(expected.auth_attempts, 4, "{stream}");
     assert_eq!(expected.auth_by_user["alice"], (4, 3));
     assert_eq!(expected.auth_by_client["192.0.2.10"], (2, 3));
     assert_eq!(expected.replies_in, (2, 1, 2));
     assert_eq!(expected.replies_by_server["198.51.100.7"], (1, 1, 1));
     check_stream("AUTH failures and replies", stream.as_bytes());
+    for preset in ["all", "summaries"] {
+        let v = report_json(&documents(stream.as_bytes(), preset), &[]);
+        assert_eq!(v["sessions"]["smtp_in_ended_by_filter"], 1, "{preset}");
+        assert_eq!(v["refusals"]["by_address"][0]["key"], "u@Dom.example");
+        assert_eq!(v["refusals"]["by_address"][0]["count"], 1);
+    }
 }
 
 mod docs;

@@ -21,6 +21,8 @@ struct Session {
     auth_failures: u64,
     replies_4xx: u64,
     replies_5xx: u64,
+    rcpt_ok: u64,
+    rcpt_refused: u64,
     fcrdns: Option<String>,
     /// msgid -> (sender, [(address, result)])
     txs: HashMap<String, Transaction>,
@@ -84,6 +86,19 @@ fn add3(row: &mut (u64, u64, u64), r4: u64, r5: u64) {
     row.0 += 1;
     row.1 += r4;
     row.2 += r5;
+}
+
+/// A transaction's end (smtp-in): each refused domain once, as the
+/// panel counts transactions by `opensmtpd.refused_domains`.
+fn refused_domains(e: &mut Expected, rcpts: &[(String, String)]) {
+    let refused: BTreeSet<String> = rcpts
+        .iter()
+        .filter(|(_, result)| result != "ok")
+        .map(|(address, _)| domain(address))
+        .collect();
+    for d in refused {
+        *e.refused_by_domain.entry(d).or_default() += 1;
+    }
 }
 
 /// Counts a whole stream.
@@ -168,10 +183,9 @@ pub fn count(stream: &str) -> Expected {
                 let ok = result == "ok";
                 if !out {
                     if ok {
-                        e.rcpt_accepted += 1;
+                        s.rcpt_ok += 1;
                     } else {
-                        e.rcpt_refused += 1;
-                        *e.refused_by_domain.entry(domain(address)).or_default() += 1;
+                        s.rcpt_refused += 1;
                     }
                 } else if result == "tempfail" {
                     e.outbound_deferred += 1;
@@ -183,6 +197,10 @@ pub fn count(stream: &str) -> Expected {
                     .or_default()
                     .1
                     .push((address.into(), result.into()));
+            }
+            "tx-rollback" if !out => {
+                let rcpts = &s.txs.get(payload).cloned().unwrap_or_default().1;
+                refused_domains(&mut e, rcpts);
             }
             "tx-commit" => {
                 let (msgid, size) = payload.split_once('|').unwrap();
@@ -200,6 +218,7 @@ pub fn count(stream: &str) -> Expected {
                     None => "(unknown)".to_string(),
                 };
                 senders.insert(sender);
+                refused_domains(&mut e, &rcpts);
                 let mut per_domain: BTreeMap<String, u64> = BTreeMap::new();
                 for (address, result) in &rcpts {
                     if result == "ok" {
@@ -227,7 +246,15 @@ pub fn count(stream: &str) -> Expected {
     }
     for ((subsystem, _), s) in &sessions {
         let out = subsystem == "smtp-out";
+        // As the session panels: sessions smtpd reported the end of.
+        if !s.disconnected {
+            continue;
+        }
         e.timeouts += u64::from(s.timed_out);
+        if !out {
+            e.rcpt_accepted += s.rcpt_ok;
+            e.rcpt_refused += s.rcpt_refused;
+        }
         if s.replies_4xx + s.replies_5xx > 0 {
             let (total, table) = if out {
                 (&mut e.replies_out, &mut e.replies_by_server)
@@ -263,7 +290,9 @@ pub fn count(stream: &str) -> Expected {
             e.sessions_out += 1;
         } else {
             e.sessions_in += 1;
-            e.fcrdns_fail += u64::from(s.fcrdns.as_deref() == Some("fail"));
+            if s.network {
+                e.fcrdns_fail += u64::from(s.fcrdns.as_deref() == Some("fail"));
+            }
         }
         if s.network {
             let pair = if out { &mut e.tls_out } else { &mut e.tls_in };
