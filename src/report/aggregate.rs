@@ -30,6 +30,9 @@ struct TxCtx<'x> {
     tls: bool,
     client: &'x str,
     label: Option<&'x str>,
+    /// A network client or an authenticated one: the sessions the panels
+    /// "per recipient domain (received, MX / submission)" count.
+    mx_or_submission: bool,
 }
 
 /// The domain of an address, lower case (`(none)` without one).
@@ -117,6 +120,8 @@ impl Report {
             tls: doc.tls,
             client,
             label,
+            mx_or_submission: doc.source_ip.is_some()
+                || doc.auth.as_ref().is_some_and(|a| a.as_str() == "pass"),
         };
         match action {
             "tx-commit" => {
@@ -131,6 +136,9 @@ impl Report {
                 }
             }
             "tx-rollback" => {
+                if out {
+                    self.outbound_rollback(&doc, t);
+                }
                 if let Some(tx) = &doc.tx {
                     if out {
                         let earlier = self.open.take_pending(session);
@@ -176,6 +184,20 @@ impl Report {
         }
         for p in std::mem::take(&mut self.open.evicted) {
             self.flush_pending(p);
+        }
+    }
+
+    /// One smtp-out tx-rollback: a recipient, the message at DATA or at
+    /// its end refused or deferred, with the remote reply.
+    fn outbound_rollback(&mut self, doc: &Doc, t: i64) {
+        let reply = doc.response.as_ref().map_or("(none)", |r| r.as_str());
+        self.totals.rollbacks_out += 1;
+        if reply.starts_with('4') {
+            self.totals.rollbacks_out_deferred += 1;
+        }
+        self.tables.rollbacks_by_reply.add(reply, 1);
+        if let Some(h) = self.hour(t) {
+            h.refused_out += 1;
         }
     }
 
@@ -306,9 +328,7 @@ impl Report {
                     }
                 }
             }
-            if doc.filter_verdicts > 0 {
-                totals.filter_verdicts = totals.filter_verdicts.saturating_add(doc.filter_verdicts);
-                totals.filter_verdict_sessions += 1;
+            if doc.filter_verdicts > 0 && network {
                 tables
                     .verdicts_by_client
                     .add(ctx.client, doc.filter_verdicts);
@@ -321,6 +341,10 @@ impl Report {
                 .or(doc.destination_ip.as_ref())
                 .map_or("(unknown)", |d| d.as_str());
             tables.undelivered_by_destination.add(dest, 1);
+        }
+        if doc.filter_verdicts > 0 {
+            totals.filter_verdicts = totals.filter_verdicts.saturating_add(doc.filter_verdicts);
+            totals.filter_verdict_sessions += 1;
         }
         if doc.replies_4xx > 0 || doc.replies_5xx > 0 {
             let (r4, r5) = (doc.replies_4xx, doc.replies_5xx);
@@ -405,6 +429,7 @@ impl Report {
             tls,
             client: "",
             label: None,
+            mx_or_submission: true,
         };
         self.transaction(&tx, &ctx, false);
     }
@@ -417,7 +442,6 @@ impl Report {
         }
         let totals = &mut self.totals;
         let tables = &mut self.tables;
-        let mut refused_here = 0;
         if ctx.out {
             totals.rcpt_out_accepted = totals.rcpt_out_accepted.saturating_add(tx.rcpt_accepted);
             totals.rcpt_out_refused = totals.rcpt_out_refused.saturating_add(tx.rcpt_refused);
@@ -436,7 +460,6 @@ impl Report {
                         totals.rcpt_out_failed += 1;
                     }
                 }
-                refused_here += 1;
             }
         } else {
             // Transactions per refused address and domain, each once per
@@ -460,7 +483,6 @@ impl Report {
             }
         }
         if let Some(h) = self.hour(ctx.t) {
-            h.refused_out = h.refused_out.saturating_add(refused_here);
             if committed {
                 if ctx.out {
                     h.messages_out += 1;
@@ -499,12 +521,15 @@ impl Report {
         }
         // Accepted recipients per domain, each domain once per message.
         let mut domains: Vec<(String, u64)> = Vec::new();
+        let mut addresses: Vec<&str> = Vec::new();
         for r in &tx.rcpt {
             if !is_ok(r.result.as_ref().map(|r| r.as_str())) {
                 continue;
             }
             let address = r.address.as_ref().map_or("", |a| a.as_str());
-            if !ctx.out {
+            if !ctx.out && !addresses.contains(&address) {
+                // Messages per address, as terms on email.to.address.
+                addresses.push(address);
                 self.unique_recipients.add(address);
                 tables.recipients.add(address, 1);
             }
@@ -515,7 +540,8 @@ impl Report {
             }
         }
         for (d, n) in domains {
-            let first_in_session = self.open.count_domain(ctx.session, hash64(&d));
+            let first_in_session =
+                ctx.mx_or_submission && self.open.count_domain(ctx.session, hash64(&d));
             let table = if ctx.out {
                 &mut self.tables.relay_domains
             } else {

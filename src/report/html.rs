@@ -404,6 +404,11 @@ pub fn render(s: &Summary) -> String {
         &["deferred", "failed"],
         out,
     );
+    p.rows(
+        "Outbound refusals and deferrals by reply",
+        "rollbacks",
+        &s.outbound.rollbacks_by_reply,
+    );
     let i = &s.input;
     let input = vec![
         ("lines read".to_string(), vec![i.lines.to_string()]),

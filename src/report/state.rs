@@ -104,6 +104,8 @@ pub struct Totals {
     pub rcpt_out_deferred: u64,
     pub rcpt_out_failed: u64,
     pub undelivered_out: u64,
+    pub rollbacks_out: u64,
+    pub rollbacks_out_deferred: u64,
     pub auth_failed_sessions: u64,
     pub auth_failed_attempts: u64,
     pub replies_in: Replies,
@@ -188,6 +190,7 @@ pub struct Tables {
     pub timeouts_by_client: TopN,
     pub fcrdns_by_client: TopN,
     pub outbound_refused: TopN<OutCols>,
+    pub rollbacks_by_reply: TopN,
     pub undelivered_by_destination: TopN,
 }
 
@@ -215,6 +218,7 @@ impl Tables {
             timeouts_by_client: TopN::new(capacity),
             fcrdns_by_client: TopN::new(capacity),
             outbound_refused: TopN::new(capacity),
+            rollbacks_by_reply: TopN::new(capacity),
             undelivered_by_destination: TopN::new(capacity),
         }
     }

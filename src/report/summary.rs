@@ -250,6 +250,11 @@ pub struct OutRow {
 
 #[derive(Debug, Serialize)]
 pub struct Outbound {
+    /// smtp-out tx-rollback documents: refusals and deferrals.
+    pub rollbacks: u64,
+    /// Of those, with a 4xx reply.
+    pub rollbacks_deferred: u64,
+    pub rollbacks_by_reply: Vec<Row>,
     pub recipients_accepted: u64,
     pub recipients_refused: u64,
     pub deferred: u64,
@@ -375,6 +380,7 @@ impl Summary {
             t.fcrdns_by_client.exact(),
             t.outbound_refused.exact(),
             t.undelivered_by_destination.exact(),
+            t.rollbacks_by_reply.exact(),
         ]
         .iter()
         .all(|&e| e);
@@ -523,6 +529,9 @@ impl Summary {
                 by_client: rows(&t.fcrdns_by_client, n),
             },
             outbound: Outbound {
+                rollbacks: totals.rollbacks_out,
+                rollbacks_deferred: totals.rollbacks_out_deferred,
+                rollbacks_by_reply: rows(&t.rollbacks_by_reply, n),
                 recipients_accepted: totals.rcpt_out_accepted,
                 recipients_refused: totals.rcpt_out_refused,
                 deferred: totals.rcpt_out_deferred,

@@ -353,6 +353,8 @@ pub fn render(s: &Summary) -> String {
 
     o.heading("Outbound (smtp-out)");
     let ob = &s.outbound;
+    o.figure("refusals and deferrals", ob.rollbacks, "(tx-rollback)");
+    o.figure("  deferrals", ob.rollbacks_deferred, "(4xx reply)");
     o.figure("recipients accepted remotely", ob.recipients_accepted, "");
     o.figure("recipients deferred", ob.deferred, "(tempfail)");
     o.figure("recipients failed", ob.failed, "(permfail)");
@@ -375,6 +377,11 @@ pub fn render(s: &Summary) -> String {
         "Deferrals and failures by recipient domain",
         &["deferred", "failed"],
         by_domain,
+    );
+    o.rows(
+        "Refusals and deferrals by reply (smtp-out)",
+        "rollbacks",
+        &ob.rollbacks_by_reply,
     );
     o.rows(
         "Sessions without delivery by destination",

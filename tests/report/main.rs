@@ -152,10 +152,15 @@ fn outbound_refusals_match_the_oracle() {
         "link-tls|TLSv1.3:TLS_AES_256_GCM_SHA384:256",
         "tx-begin|11111111",
         "tx-mail|11111111|ok|alice@our.example",
+        "protocol-client|RCPT TO:<bob@remote.example>",
+        "protocol-server|450-4.2.0 mailbox busy",
+        "protocol-server|450 4.2.0 try later",
         "tx-rcpt|11111111|tempfail|bob@remote.example",
         "tx-rollback|11111111",
         "tx-reset|11111111",
         "tx-rcpt|11111111|ok|carol@remote.example",
+        "protocol-client|RCPT TO:<nobody@Remote.Example>",
+        "protocol-server|550 5.1.1 no such user",
         "tx-rcpt|11111111|permfail|nobody@Remote.Example",
         "tx-rollback|11111111",
         "tx-reset|11111111",
@@ -164,6 +169,8 @@ fn outbound_refusals_match_the_oracle() {
         "tx-reset|11111111",
         "tx-begin|22222222",
         "tx-mail|22222222|ok|alice@our.example",
+        "protocol-client|RCPT TO:<dan@other.example>",
+        "protocol-server|451 4.3.0 greylisted",
         "tx-rcpt|22222222|tempfail|dan@other.example",
         "tx-rollback|22222222",
         "tx-reset|22222222",
@@ -184,6 +191,9 @@ fn outbound_refusals_match_the_oracle() {
         (expected.outbound_deferred, expected.outbound_failed),
         (2, 1)
     );
+    assert_eq!(expected.rollbacks, (3, 2));
+    assert_eq!(expected.rollbacks_by_reply["450 4.2.0 try later"], 1);
+    assert_eq!(expected.replies_out, (1, 2, 1));
     check_stream("smtp-out refusals", stream.as_bytes());
     let v = report_json(&documents(stream.as_bytes(), "summaries"), &[]);
     assert_eq!(v["sessions"]["smtp_out_partial"], 1);

@@ -23,6 +23,8 @@ struct Session {
     replies_5xx: u64,
     rcpt_ok: u64,
     rcpt_refused: u64,
+    /// The last reply line, until the next command.
+    last_reply: Option<String>,
     fcrdns: Option<String>,
     /// msgid -> (sender, [(address, result)])
     txs: HashMap<String, Transaction>,
@@ -62,6 +64,9 @@ pub struct Expected {
     pub filter_verdicts: u64,
     pub outbound_deferred: u64,
     pub outbound_failed: u64,
+    /// smtp-out tx-rollback: (all, with a 4xx reply), and per reply.
+    pub rollbacks: (u64, u64),
+    pub rollbacks_by_reply: BTreeMap<String, u64>,
 }
 
 fn domain(address: &str) -> String {
@@ -126,6 +131,7 @@ pub fn count(stream: &str) -> Expected {
                 s.connected = true;
                 s.fcrdns = Some(p[1].to_string());
                 s.peer = ip_of(if out { p[3] } else { p[2] });
+                s.last_reply = None;
                 s.network = s.peer.is_some();
                 s.tls = false;
             }
@@ -146,13 +152,23 @@ pub fn count(stream: &str) -> Expected {
                 s.last_auth = Some(result.to_string());
                 s.last_auth_user = Some(user.to_string());
             }
-            // A reply ends at the line whose code is not followed by '-'.
-            "protocol-server" if payload.as_bytes().get(3) != Some(&b'-') => {
-                match payload.as_bytes().first() {
-                    Some(b'4') => s.replies_4xx += 1,
-                    Some(b'5') => s.replies_5xx += 1,
-                    _ => {}
+            "protocol-client" => s.last_reply = None,
+            "protocol-server" => {
+                s.last_reply = Some(payload.to_string());
+                // A reply ends at the line whose code is not followed by '-'.
+                if payload.as_bytes().get(3) != Some(&b'-') {
+                    match payload.as_bytes().first() {
+                        Some(b'4') => s.replies_4xx += 1,
+                        Some(b'5') => s.replies_5xx += 1,
+                        _ => {}
+                    }
                 }
+            }
+            "tx-rollback" if out => {
+                let reply = s.last_reply.clone().unwrap_or_else(|| "(none)".into());
+                e.rollbacks.0 += 1;
+                e.rollbacks.1 += u64::from(reply.starts_with('4'));
+                *e.rollbacks_by_reply.entry(reply).or_default() += 1;
             }
             "filter-response" => {
                 let decision = payload.split('|').nth(1).unwrap_or("");
@@ -230,8 +246,11 @@ pub fn count(stream: &str) -> Expected {
                     let row = e.recipient_domains.entry(d.clone()).or_default();
                     row.0 += 1;
                     row.1 += n;
+                    // Sessions of the panels "received, MX" (network) and
+                    // "submission" (authenticated).
+                    let mx_or_submission = s.network || s.last_auth.as_deref() == Some("pass");
                     let seen = domain_sessions.entry(d).or_default();
-                    if seen.iter().all(|(id, _)| id != sid) {
+                    if mx_or_submission && seen.iter().all(|(id, _)| id != sid) {
                         seen.insert((sid.to_string(), s.tls));
                     }
                 }
@@ -399,5 +418,7 @@ pub fn from_report(v: &serde_json::Value) -> Expected {
         filter_verdicts: n("/filter_verdicts/total"),
         outbound_deferred: n("/outbound/deferred"),
         outbound_failed: n("/outbound/failed"),
+        rollbacks: (n("/outbound/rollbacks"), n("/outbound/rollbacks_deferred")),
+        rollbacks_by_reply: list("/outbound/rollbacks_by_reply", "key"),
     }
 }
