@@ -47,6 +47,10 @@ pub struct Expected {
     /// domain -> (messages, recipients, sessions_tls, sessions_plaintext)
     pub recipient_domains: BTreeMap<String, (u64, u64, u64, u64)>,
     pub refused_by_domain: BTreeMap<String, u64>,
+    /// network client -> refused recipients of its sessions
+    pub refused_by_client: BTreeMap<String, u64>,
+    /// network client -> sessions timed out
+    pub timeouts_by_client: BTreeMap<String, u64>,
     pub timeouts: u64,
     pub fcrdns_fail: u64,
     pub auth_failed_sessions: u64,
@@ -273,6 +277,14 @@ pub fn count(stream: &str) -> Expected {
         if !out {
             e.rcpt_accepted += s.rcpt_ok;
             e.rcpt_refused += s.rcpt_refused;
+            if let Some(client) = &s.peer {
+                if s.rcpt_refused > 0 {
+                    *e.refused_by_client.entry(client.clone()).or_default() += s.rcpt_refused;
+                }
+                if s.timed_out {
+                    *e.timeouts_by_client.entry(client.clone()).or_default() += 1;
+                }
+            }
         }
         if s.replies_4xx + s.replies_5xx > 0 {
             let (total, table) = if out {
@@ -405,6 +417,8 @@ pub fn from_report(v: &serde_json::Value) -> Expected {
         unique_recipients: n("/unique/recipients"),
         recipient_domains: domains,
         refused_by_domain: list("/refusals/by_domain", "key"),
+        refused_by_client: list("/refusals/by_client", "key"),
+        timeouts_by_client: list("/timeouts/by_client", "key"),
         timeouts: n("/timeouts/sessions"),
         fcrdns_fail: n("/fcrdns/fail"),
         auth_failed_sessions: n("/auth_failures/sessions"),
