@@ -1,10 +1,14 @@
 //! The figures, built from each session's and each transaction's final
-//! state so that `--events all` and `--events summaries` give the same:
+//! state so that `--events all` and `--events summaries` give the same,
+//! each counted as the Kibana panel showing it counts it (PANELS.md):
 //!
-//! - session figures from the session's final document (`link-disconnect`
-//!   or the filter's `session-*` substitutes, `opensmtpd.session.final`);
-//! - transaction figures from `tx-commit` and `tx-rollback`, or from the
-//!   final document when the transaction never ended. smtp-out reports
+//! - session figures from the session's `link-disconnect` and its
+//!   counters; the filter's `session-*` substitutes end a session too
+//!   (`opensmtpd.session.final`) but, as in the panels, are no session
+//!   figure, only counted apart;
+//! - transaction figures from `tx-commit` and `tx-rollback`; smtp-out
+//!   recipients also from the final document when the transaction never
+//!   ended. smtp-out reports
 //!   `tx-rollback` for a refused recipient and goes on with the same
 //!   message, so there a rolled-back transaction is held until the session
 //!   or another transaction shows it is over;
