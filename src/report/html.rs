@@ -301,8 +301,8 @@ pub fn render(s: &Summary) -> String {
         &s.refusals.by_client,
     );
     p.rows(
-        "Refused recipients by domain",
-        "refused",
+        "Refused recipient domains (transactions)",
+        "txs",
         &s.refusals.by_domain,
     );
     p.detail("Refusals by reply", "refused", &s.refusals.by_reply);

@@ -278,13 +278,13 @@ pub fn render(s: &Summary) -> String {
         &s.refusals.by_client,
     );
     o.rows(
-        "Refused recipients by domain",
-        "refused",
+        "Refused recipient domains (transactions)",
+        "txs",
         &s.refusals.by_domain,
     );
     o.rows(
-        "Refused recipient addresses",
-        "refused",
+        "Refused recipient addresses (transactions)",
+        "txs",
         &s.refusals.by_address,
     );
     o.detail(
