@@ -1,18 +1,22 @@
 //! The figures, built from each session's and each transaction's final
-//! state so that `--events all` and `--events summaries` give the same:
+//! state so that `--events all` and `--events summaries` give the same,
+//! each counted as the Kibana panel showing it counts it (PANELS.md):
 //!
-//! - session figures from the session's final document (`link-disconnect`
-//!   or the filter's `session-*` substitutes, `opensmtpd.session.final`);
-//! - transaction figures from `tx-commit` and `tx-rollback`, or from the
-//!   final document when the transaction never ended. smtp-out reports
+//! - session figures from the session's `link-disconnect` and its
+//!   counters; the filter's `session-*` substitutes end a session too
+//!   (`opensmtpd.session.final`) but, as in the panels, are no session
+//!   figure, only counted apart;
+//! - transaction figures from `tx-commit` and `tx-rollback`; smtp-out
+//!   recipients also from the final document when the transaction never
+//!   ended. smtp-out reports
 //!   `tx-rollback` for a refused recipient and goes on with the same
 //!   message, so there a rolled-back transaction is held until the session
 //!   or another transaction shows it is over;
 //! - every other event document repeats state a later one carries, and is
-//!   only checked for form (counted as `repeated`), except the three whose
-//!   own detail no final state keeps (the reply to a refused RCPT, the user
-//!   a failed AUTH tried, a filter's verdict): those make the "event detail"
-//!   tables, empty for `--events summaries`.
+//!   only checked for form (counted as `repeated`), except the two whose
+//!   own detail no final state keeps (the reply to a refused RCPT, a
+//!   filter's verdict): those make the "event detail" tables, empty for
+//!   `--events summaries`.
 //!
 //! A document seen twice (same session, same `event.sequence`: overlapping
 //! rotated files) is counted once, within a bounded memory of recent ones.
@@ -30,6 +34,9 @@ struct TxCtx<'x> {
     tls: bool,
     client: &'x str,
     label: Option<&'x str>,
+    /// A network client or an authenticated one: the sessions the panels
+    /// "per recipient domain (received, MX / submission)" count.
+    mx_or_submission: bool,
 }
 
 /// The domain of an address, lower case (`(none)` without one).
@@ -117,6 +124,8 @@ impl Report {
             tls: doc.tls,
             client,
             label,
+            mx_or_submission: doc.source_ip.is_some()
+                || doc.auth.as_ref().is_some_and(|a| a.as_str() == "pass"),
         };
         match action {
             "tx-commit" => {
@@ -131,6 +140,9 @@ impl Report {
                 }
             }
             "tx-rollback" => {
+                if out {
+                    self.outbound_rollback(&doc, t);
+                }
                 if let Some(tx) = &doc.tx {
                     if out {
                         let earlier = self.open.take_pending(session);
@@ -149,17 +161,6 @@ impl Report {
                 if !is_ok(doc.rcpt_result.as_ref().map(|r| r.as_str())) {
                     let reply = doc.response.as_ref().map_or("(none)", |r| r.as_str());
                     self.tables.refused_by_reply.add(reply, 1);
-                }
-            }
-            "link-auth" if !out => {
-                self.detail.link_auth += 1;
-                if matches!(
-                    doc.auth.as_ref().map(|a| a.as_str()),
-                    Some("fail" | "error")
-                ) {
-                    self.totals.auth_failed_attempts += 1;
-                    let user = doc.user.as_ref().map_or("(none)", |u| u.as_str());
-                    self.tables.auth_by_user.add(user, 1);
                 }
             }
             "filter-response" => {
@@ -190,6 +191,20 @@ impl Report {
         }
     }
 
+    /// One smtp-out tx-rollback: a recipient, the message at DATA or at
+    /// its end refused or deferred, with the remote reply.
+    fn outbound_rollback(&mut self, doc: &Doc, t: i64) {
+        let reply = doc.response.as_ref().map_or("(none)", |r| r.as_str());
+        self.totals.rollbacks_out += 1;
+        if reply.starts_with('4') {
+            self.totals.rollbacks_out_deferred += 1;
+        }
+        self.tables.rollbacks_by_reply.add(reply, 1);
+        if let Some(h) = self.hour(t) {
+            h.refused_out += 1;
+        }
+    }
+
     /// Counts a held smtp-out transaction whose session is over.
     pub(super) fn flush_pending(&mut self, p: super::state::Pending) {
         self.pending_flush(p.tx, 0, p.t, p.tls);
@@ -205,6 +220,26 @@ impl Report {
     }
 
     fn session_final(&mut self, doc: &Doc, ctx: &TxCtx) {
+        // As the session panels: the filter's own substitutes end a
+        // session (its transactions are counted) but are no session figure.
+        let action = doc.action.as_ref().map_or("", |a| a.as_str());
+        if matches!(
+            action,
+            "session-expired" | "session-evicted" | "session-unfinished"
+        ) {
+            if ctx.out {
+                self.totals.ended_by_filter_out += 1;
+            } else {
+                self.totals.ended_by_filter_in += 1;
+            }
+        } else {
+            self.session_figures(doc, ctx);
+        }
+        self.session_transactions(doc, ctx);
+    }
+
+    /// The figures of a session that ended with link-disconnect.
+    fn session_figures(&mut self, doc: &Doc, ctx: &TxCtx) {
         let connected = doc.connects >= 1;
         let out = ctx.out;
         let network = if out {
@@ -232,7 +267,12 @@ impl Report {
             }
             if doc.tls {
                 let version = doc.tls_version.as_ref().map_or("(unknown)", |v| v.as_str());
-                tables.tls_versions.add(version, 1);
+                let table = if out {
+                    &mut tables.tls_versions_out
+                } else {
+                    &mut tables.tls_versions_in
+                };
+                table.add(version, 1);
             }
         } else if out {
             totals.partial_out += 1;
@@ -241,7 +281,7 @@ impl Report {
         }
         if doc.timeout {
             totals.timeouts += 1;
-            if !out {
+            if !out && network {
                 if let Some(s) = tables.timeouts_by_client.add(ctx.client, 1) {
                     s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
                 }
@@ -255,7 +295,13 @@ impl Report {
                     s.extra.refused = s.extra.refused.saturating_add(doc.recipients_refused);
                 }
             }
-            if connected {
+            if network && doc.recipients_refused > 0 {
+                let refused = doc.recipients_refused;
+                if let Some(s) = tables.refused_by_client.add(ctx.client, refused) {
+                    s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
+                }
+            }
+            if network {
                 match doc.fcrdns.as_ref().map(|f| f.as_str()) {
                     Some("fail") => totals.fcrdns_fail += 1,
                     Some("error") => totals.fcrdns_error += 1,
@@ -270,16 +316,23 @@ impl Report {
                     }
                 }
             }
-            if matches!(
-                doc.auth.as_ref().map(|a| a.as_str()),
-                Some("fail" | "error")
-            ) {
+            // As the AUTH panels: attempts from the session's counter, all
+            // of them under the user of its last attempt.
+            if doc.auth_failures > 0 {
+                let failures = doc.auth_failures;
                 totals.auth_failed_sessions += 1;
-                tables.auth_by_client.add(ctx.client, 1);
+                totals.auth_failed_attempts = totals.auth_failed_attempts.saturating_add(failures);
+                let user = doc.auth_user.as_ref().map_or("(none)", |u| u.as_str());
+                if let Some(s) = tables.auth_by_user.add(user, failures) {
+                    s.extra += 1;
+                }
+                if network {
+                    if let Some(s) = tables.auth_by_client.add(ctx.client, 1) {
+                        s.extra = s.extra.saturating_add(failures);
+                    }
+                }
             }
-            if doc.filter_verdicts > 0 {
-                totals.filter_verdicts = totals.filter_verdicts.saturating_add(doc.filter_verdicts);
-                totals.filter_verdict_sessions += 1;
+            if doc.filter_verdicts > 0 && network {
                 tables
                     .verdicts_by_client
                     .add(ctx.client, doc.filter_verdicts);
@@ -293,8 +346,45 @@ impl Report {
                 .map_or("(unknown)", |d| d.as_str());
             tables.undelivered_by_destination.add(dest, 1);
         }
-        if connected {
-            if let Some(h) = self.hour(ctx.t) {
+        if doc.filter_verdicts > 0 {
+            totals.filter_verdicts = totals.filter_verdicts.saturating_add(doc.filter_verdicts);
+            totals.filter_verdict_sessions += 1;
+        }
+        if doc.replies_4xx > 0 || doc.replies_5xx > 0 {
+            let (r4, r5) = (doc.replies_4xx, doc.replies_5xx);
+            let (row, key, label) = if out {
+                totals.replies_out.add(r4, r5);
+                let server = doc.destination_ip.as_ref().map(|d| d.as_str());
+                let name = doc.destination_domain.as_ref().map(|d| d.as_str());
+                (&mut tables.replies_by_server, server, name)
+            } else {
+                totals.replies_in.add(r4, r5);
+                (
+                    &mut tables.replies_by_client,
+                    doc.source_ip.as_ref().map(|s| s.as_str()),
+                    ctx.label,
+                )
+            };
+            if let Some(s) = key.and_then(|k| row.add(k, 1)) {
+                s.label = label.map(|l| super::topn::cut(l, 255).into());
+                s.extra.replies_4xx = s.extra.replies_4xx.saturating_add(r4);
+                s.extra.replies_5xx = s.extra.replies_5xx.saturating_add(r5);
+            }
+        }
+        if !out {
+            totals.rcpt_in_accepted = totals
+                .rcpt_in_accepted
+                .saturating_add(doc.recipients_accepted);
+            totals.rcpt_in_refused = totals
+                .rcpt_in_refused
+                .saturating_add(doc.recipients_refused);
+        }
+        let refused = doc.recipients_refused;
+        if let Some(h) = self.hour(ctx.t) {
+            if !out {
+                h.refused_in = h.refused_in.saturating_add(refused);
+            }
+            if connected {
                 if out {
                     h.sessions_out += 1;
                 } else {
@@ -302,6 +392,10 @@ impl Report {
                 }
             }
         }
+    }
+
+    /// What a session's final document says about its transactions.
+    fn session_transactions(&mut self, doc: &Doc, ctx: &TxCtx) {
         // A transaction that never ended shows only here; one that ended was
         // counted from its own document (or from the held smtp-out copy).
         let pending = self.open.take_pending(ctx.session);
@@ -321,7 +415,9 @@ impl Report {
                 if let Some(p) = pending {
                     self.pending_flush(p.tx, ctx.session, p.t, p.tls);
                 }
-                if let (Some(tx), Some("open")) = (tx, status) {
+                // smtp-in figures come from the session's counters and from
+                // tx-commit/tx-rollback only (as the panels).
+                if let (Some(tx), Some("open"), true) = (tx, status, ctx.out) {
                     self.transaction(tx, ctx, false);
                 }
             }
@@ -337,6 +433,7 @@ impl Report {
             tls,
             client: "",
             label: None,
+            mx_or_submission: true,
         };
         self.transaction(&tx, &ctx, false);
     }
@@ -349,7 +446,6 @@ impl Report {
         }
         let totals = &mut self.totals;
         let tables = &mut self.tables;
-        let mut refused_here = 0;
         if ctx.out {
             totals.rcpt_out_accepted = totals.rcpt_out_accepted.saturating_add(tx.rcpt_accepted);
             totals.rcpt_out_refused = totals.rcpt_out_refused.saturating_add(tx.rcpt_refused);
@@ -368,32 +464,29 @@ impl Report {
                         totals.rcpt_out_failed += 1;
                     }
                 }
-                refused_here += 1;
             }
         } else {
-            totals.rcpt_in_accepted = totals.rcpt_in_accepted.saturating_add(tx.rcpt_accepted);
-            totals.rcpt_in_refused = totals.rcpt_in_refused.saturating_add(tx.rcpt_refused);
-            refused_here = tx.rcpt_refused;
-            if tx.rcpt_refused > 0 {
-                if let Some(s) = tables.refused_by_client.add(ctx.client, tx.rcpt_refused) {
-                    s.label = ctx.label.map(|l| super::topn::cut(l, 255).into());
-                }
-            }
+            // Transactions per refused address and domain, each once per
+            // transaction (the panels' opensmtpd.refused_rcpts/_domains).
+            let mut addresses: Vec<&str> = Vec::new();
+            let mut domains: Vec<String> = Vec::new();
             for r in &tx.rcpt {
                 if is_ok(r.result.as_ref().map(|r| r.as_str())) {
                     continue;
                 }
                 let address = r.address.as_ref().map_or("", |a| a.as_str());
-                tables.refused_by_domain.add(&domain_of(address), 1);
-                tables.refused_by_address.add(address, 1);
+                if !addresses.contains(&address) {
+                    addresses.push(address);
+                    tables.refused_by_address.add(address, 1);
+                }
+                let d = domain_of(address);
+                if !domains.contains(&d) {
+                    tables.refused_by_domain.add(&d, 1);
+                    domains.push(d);
+                }
             }
         }
         if let Some(h) = self.hour(ctx.t) {
-            if ctx.out {
-                h.refused_out = h.refused_out.saturating_add(refused_here);
-            } else {
-                h.refused_in = h.refused_in.saturating_add(refused_here);
-            }
             if committed {
                 if ctx.out {
                     h.messages_out += 1;
@@ -432,12 +525,15 @@ impl Report {
         }
         // Accepted recipients per domain, each domain once per message.
         let mut domains: Vec<(String, u64)> = Vec::new();
+        let mut addresses: Vec<&str> = Vec::new();
         for r in &tx.rcpt {
             if !is_ok(r.result.as_ref().map(|r| r.as_str())) {
                 continue;
             }
             let address = r.address.as_ref().map_or("", |a| a.as_str());
-            if !ctx.out {
+            if !ctx.out && !addresses.contains(&address) {
+                // Messages per address, as terms on email.to.address.
+                addresses.push(address);
                 self.unique_recipients.add(address);
                 tables.recipients.add(address, 1);
             }
@@ -448,7 +544,8 @@ impl Report {
             }
         }
         for (d, n) in domains {
-            let first_in_session = self.open.count_domain(ctx.session, hash64(&d));
+            let first_in_session =
+                ctx.mx_or_submission && self.open.count_domain(ctx.session, hash64(&d));
             let table = if ctx.out {
                 &mut self.tables.relay_domains
             } else {

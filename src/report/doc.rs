@@ -114,6 +114,9 @@ pub struct Doc<'a> {
     pub fcrdns: Option<Str<'a>>,
     /// `opensmtpd.auth.result`.
     pub auth: Option<Str<'a>>,
+    /// `opensmtpd.auth.user`: the user of the last AUTH attempt, failed
+    /// ones included.
+    pub auth_user: Option<Str<'a>>,
     /// `opensmtpd.response`.
     pub response: Option<Str<'a>>,
     /// `opensmtpd.filter.response.{phase,decision,param}`.
@@ -130,8 +133,16 @@ pub struct Doc<'a> {
     pub connects: u64,
     /// `opensmtpd.counters.filter_verdicts`.
     pub filter_verdicts: u64,
+    /// `opensmtpd.counters.recipients_accepted`.
+    pub recipients_accepted: u64,
     /// `opensmtpd.counters.recipients_refused`.
     pub recipients_refused: u64,
+    /// `opensmtpd.counters.auth_failures`.
+    pub auth_failures: u64,
+    /// `opensmtpd.counters.replies_4xx`.
+    pub replies_4xx: u64,
+    /// `opensmtpd.counters.replies_5xx`.
+    pub replies_5xx: u64,
     /// `opensmtpd.transaction`.
     pub tx: Option<Tx<'a>>,
     /// `opensmtpd.rcpt.result` (tx-rcpt documents).
@@ -160,7 +171,6 @@ pub fn action_is_used(action: &str) -> bool {
             | "tx-commit"
             | "tx-rollback"
             | "tx-rcpt"
-            | "link-auth"
             | "filter-response"
             | "stats"
             | "documents-dropped"
@@ -331,7 +341,7 @@ object!(Protocol, "opensmtpd.protocol", |doc, map| {
 
 object!(Auth, "opensmtpd.auth", |doc, map| {
     "result" => doc.auth = Some(map.next_value()?),
-    "user" => skip(&mut map)?,
+    "user" => doc.auth_user = Some(map.next_value()?),
 });
 
 object!(Filter, "opensmtpd.filter", |doc, map| {
@@ -349,9 +359,12 @@ object!(Counters, "opensmtpd.counters", |doc, map| {
     "messages" => doc.messages = map.next_value()?,
     "connects" => doc.connects = map.next_value()?,
     "filter_verdicts" => doc.filter_verdicts = map.next_value()?,
+    "recipients_accepted" => doc.recipients_accepted = map.next_value()?,
     "recipients_refused" => doc.recipients_refused = map.next_value()?,
-    "events" | "commands" | "transactions" | "recipients_accepted" | "bytes" | "auth_failures"
-        | "replies_4xx" | "replies_5xx" => skip(&mut map)?,
+    "auth_failures" => doc.auth_failures = map.next_value()?,
+    "replies_4xx" => doc.replies_4xx = map.next_value()?,
+    "replies_5xx" => doc.replies_5xx = map.next_value()?,
+    "events" | "commands" | "transactions" | "bytes" => skip(&mut map)?,
 });
 
 object!(RcptResult, "opensmtpd.rcpt", |doc, map| {

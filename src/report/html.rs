@@ -167,7 +167,7 @@ pub fn render(s: &Summary) -> String {
                 s.tls.smtp_out.tls + s.tls.smtp_out.plaintext,
             ),
         ),
-        ("AUTH failed sessions", s.auth_failures.sessions.to_string()),
+        ("AUTH failures", s.auth_failures.attempts.to_string()),
     ];
     p.0.push_str("<div class=cards>");
     for (name, value) in cards {
@@ -301,20 +301,80 @@ pub fn render(s: &Summary) -> String {
         &s.refusals.by_client,
     );
     p.rows(
-        "Refused recipients by domain",
-        "refused",
+        "Refused recipient domains (transactions)",
+        "txs",
         &s.refusals.by_domain,
     );
     p.detail("Refusals by reply", "refused", &s.refusals.by_reply);
-    p.rows(
-        "AUTH failures by client address (sessions)",
-        "sessions",
-        &s.auth_failures.by_client,
+    let r = &s.replies;
+    let by_direction = [
+        ("smtp-in (smtpd's replies)", &r.smtp_in),
+        ("smtp-out (remote servers' replies)", &r.smtp_out),
+    ]
+    .iter()
+    .map(|(name, c)| {
+        let values = [c.sessions, c.replies_4xx, c.replies_5xx];
+        (
+            name.to_string(),
+            values.iter().map(u64::to_string).collect(),
+        )
+    })
+    .collect();
+    p.table(
+        "4xx/5xx replies (a multi-line reply counts once)",
+        &["sessions", "4xx", "5xx"],
+        by_direction,
     );
-    p.detail(
-        "AUTH failures by user (attempts)",
-        "attempts",
-        &s.auth_failures.by_user,
+    for (title, rows) in [
+        ("Clients with 4xx/5xx replies (smtp-in)", &r.by_client),
+        (
+            "Remote servers with 4xx/5xx replies (smtp-out)",
+            &r.by_server,
+        ),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|c| {
+                let key = match &c.rdns {
+                    Some(d) => format!("{} ({d})", c.address),
+                    None => c.address.clone(),
+                };
+                let values = [c.sessions, c.replies_4xx, c.replies_5xx];
+                (key, values.iter().map(u64::to_string).collect())
+            })
+            .collect();
+        p.table(title, &["sessions", "4xx", "5xx"], rows);
+    }
+    let a = &s.auth_failures;
+    let by_user = a
+        .by_user
+        .iter()
+        .map(|u| {
+            (
+                u.user.clone(),
+                vec![u.attempts.to_string(), u.sessions.to_string()],
+            )
+        })
+        .collect();
+    p.table(
+        "AUTH failures by user (the session's last AUTH user)",
+        &["attempts", "sessions"],
+        by_user,
+    );
+    let by_client = a
+        .by_client
+        .iter()
+        .map(|c| {
+            (
+                c.client.clone(),
+                vec![c.sessions.to_string(), c.attempts.to_string()],
+            )
+        })
+        .collect();
+    p.table(
+        "AUTH failures by client address",
+        &["sessions", "attempts"],
+        by_client,
     );
     p.rows(
         "Filter verdicts by client",
@@ -343,6 +403,11 @@ pub fn render(s: &Summary) -> String {
         "Outbound deferrals and failures by domain",
         &["deferred", "failed"],
         out,
+    );
+    p.rows(
+        "Outbound refusals and deferrals by reply",
+        "rollbacks",
+        &s.outbound.rollbacks_by_reply,
     );
     let i = &s.input;
     let input = vec![

@@ -75,8 +75,6 @@ pub struct FilterHealth {
 pub struct Detail {
     /// smtp-in `tx-rcpt` documents.
     pub tx_rcpt: u64,
-    /// smtp-in `link-auth` documents.
-    pub link_auth: u64,
     /// `filter-response` documents.
     pub filter_response: u64,
 }
@@ -88,6 +86,8 @@ pub struct Totals {
     pub sessions_out: u64,
     pub partial_in: u64,
     pub partial_out: u64,
+    pub ended_by_filter_in: u64,
+    pub ended_by_filter_out: u64,
     pub local_in: u64,
     pub tls_in: u64,
     pub plain_in: u64,
@@ -104,8 +104,12 @@ pub struct Totals {
     pub rcpt_out_deferred: u64,
     pub rcpt_out_failed: u64,
     pub undelivered_out: u64,
+    pub rollbacks_out: u64,
+    pub rollbacks_out_deferred: u64,
     pub auth_failed_sessions: u64,
     pub auth_failed_attempts: u64,
+    pub replies_in: Replies,
+    pub replies_out: Replies,
     pub filter_verdicts: u64,
     pub filter_verdict_sessions: u64,
     pub timeouts: u64,
@@ -129,6 +133,30 @@ pub struct ClientCols {
     pub refused: u64,
 }
 
+/// Server replies by class, of the sessions that had any 4xx or 5xx.
+#[derive(Clone, Debug, Default)]
+pub struct Replies {
+    pub sessions: u64,
+    pub replies_4xx: u64,
+    pub replies_5xx: u64,
+}
+
+impl Replies {
+    /// Adds one session's totals.
+    pub fn add(&mut self, replies_4xx: u64, replies_5xx: u64) {
+        self.sessions += 1;
+        self.replies_4xx = self.replies_4xx.saturating_add(replies_4xx);
+        self.replies_5xx = self.replies_5xx.saturating_add(replies_5xx);
+    }
+}
+
+/// Columns of a reply-class table (the row's count is its sessions).
+#[derive(Clone, Debug, Default)]
+pub struct ReplyCols {
+    pub replies_4xx: u64,
+    pub replies_5xx: u64,
+}
+
 /// Columns of the outbound refusals table.
 #[derive(Clone, Debug, Default)]
 pub struct OutCols {
@@ -145,18 +173,24 @@ pub struct Tables {
     pub recipient_domains: TopN<DomainCols>,
     pub relay_domains: TopN<DomainCols>,
     pub clients: TopN<ClientCols>,
-    pub tls_versions: TopN,
+    pub tls_versions_in: TopN,
+    pub tls_versions_out: TopN,
     pub refused_by_client: TopN,
     pub refused_by_domain: TopN,
     pub refused_by_address: TopN,
     pub refused_by_reply: TopN,
-    pub auth_by_client: TopN,
-    pub auth_by_user: TopN,
+    /// Count: sessions; extra: failed attempts.
+    pub auth_by_client: TopN<u64>,
+    /// Count: failed attempts; extra: sessions.
+    pub auth_by_user: TopN<u64>,
+    pub replies_by_client: TopN<ReplyCols>,
+    pub replies_by_server: TopN<ReplyCols>,
     pub verdicts_by_client: TopN,
     pub verdicts_by_kind: TopN,
     pub timeouts_by_client: TopN,
     pub fcrdns_by_client: TopN,
     pub outbound_refused: TopN<OutCols>,
+    pub rollbacks_by_reply: TopN,
     pub undelivered_by_destination: TopN,
 }
 
@@ -169,18 +203,22 @@ impl Tables {
             recipient_domains: TopN::new(capacity),
             relay_domains: TopN::new(capacity),
             clients: TopN::new(capacity),
-            tls_versions: TopN::new(capacity),
+            tls_versions_in: TopN::new(capacity),
+            tls_versions_out: TopN::new(capacity),
             refused_by_client: TopN::new(capacity),
             refused_by_domain: TopN::new(capacity),
             refused_by_address: TopN::new(capacity),
             refused_by_reply: TopN::new(capacity),
             auth_by_client: TopN::new(capacity),
             auth_by_user: TopN::new(capacity),
+            replies_by_client: TopN::new(capacity),
+            replies_by_server: TopN::new(capacity),
             verdicts_by_client: TopN::new(capacity),
             verdicts_by_kind: TopN::new(capacity),
             timeouts_by_client: TopN::new(capacity),
             fcrdns_by_client: TopN::new(capacity),
             outbound_refused: TopN::new(capacity),
+            rollbacks_by_reply: TopN::new(capacity),
             undelivered_by_destination: TopN::new(capacity),
         }
     }

@@ -82,6 +82,10 @@ pub struct Sessions {
     pub smtp_in_local: u64,
     pub smtp_in_partial: u64,
     pub smtp_out_partial: u64,
+    /// Sessions the filter ended itself (session-expired, -evicted,
+    /// -unfinished): in no session figure, as in the session panels.
+    pub smtp_in_ended_by_filter: u64,
+    pub smtp_out_ended_by_filter: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -109,13 +113,14 @@ pub struct Unique {
 pub struct TlsCount {
     pub tls: u64,
     pub plaintext: u64,
+    /// Sessions with TLS by `tls.version`.
+    pub versions: Vec<Row>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct TlsOut {
     pub smtp_in: TlsCount,
     pub smtp_out: TlsCount,
-    pub versions: Vec<Row>,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,11 +169,55 @@ pub struct Refusals {
 }
 
 #[derive(Debug, Serialize)]
-pub struct AuthFailures {
+pub struct AuthUserRow {
+    pub user: String,
+    pub attempts: u64,
     pub sessions: u64,
-    pub by_client: Vec<Row>,
-    pub attempts: Option<u64>,
-    pub by_user: Option<Vec<Row>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub error: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthClientRow {
+    pub client: String,
+    pub sessions: u64,
+    pub attempts: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub error: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthFailures {
+    pub attempts: u64,
+    pub sessions: u64,
+    pub by_user: Vec<AuthUserRow>,
+    pub by_client: Vec<AuthClientRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplyCount {
+    pub sessions: u64,
+    pub replies_4xx: u64,
+    pub replies_5xx: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplyRow {
+    pub address: String,
+    pub rdns: Option<String>,
+    pub sessions: u64,
+    pub replies_4xx: u64,
+    pub replies_5xx: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub error: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Replies {
+    pub smtp_in: ReplyCount,
+    pub smtp_out: ReplyCount,
+    pub by_client: Vec<ReplyRow>,
+    pub by_server: Vec<ReplyRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -201,6 +250,11 @@ pub struct OutRow {
 
 #[derive(Debug, Serialize)]
 pub struct Outbound {
+    /// smtp-out tx-rollback documents: refusals and deferrals.
+    pub rollbacks: u64,
+    /// Of those, with a 4xx reply.
+    pub rollbacks_deferred: u64,
+    pub rollbacks_by_reply: Vec<Row>,
     pub recipients_accepted: u64,
     pub recipients_refused: u64,
     pub deferred: u64,
@@ -239,6 +293,7 @@ pub struct Summary {
     pub relay_domains: Vec<DomainRow>,
     pub top: Top,
     pub refusals: Refusals,
+    pub replies: Replies,
     pub auth_failures: AuthFailures,
     pub filter_verdicts: Verdicts,
     pub timeouts: Timeouts,
@@ -257,6 +312,28 @@ fn domains(t: &TopN<super::state::DomainCols>, n: usize) -> Vec<DomainRow> {
             messages_tls: s.extra.messages_tls,
             sessions_tls: s.extra.sessions_tls,
             sessions_plaintext: s.extra.sessions_plaintext,
+            error: s.error,
+        })
+        .collect()
+}
+
+fn reply_count(r: &super::state::Replies) -> ReplyCount {
+    ReplyCount {
+        sessions: r.sessions,
+        replies_4xx: r.replies_4xx,
+        replies_5xx: r.replies_5xx,
+    }
+}
+
+fn reply_rows(t: &TopN<super::state::ReplyCols>, n: usize) -> Vec<ReplyRow> {
+    t.top(n)
+        .into_iter()
+        .map(|s| ReplyRow {
+            address: s.key.to_string(),
+            rdns: s.label.as_ref().map(|l| l.to_string()),
+            sessions: s.count,
+            replies_4xx: s.extra.replies_4xx,
+            replies_5xx: s.extra.replies_5xx,
             error: s.error,
         })
         .collect()
@@ -293,7 +370,17 @@ impl Summary {
             t.refused_by_reply.exact(),
             t.auth_by_user.exact(),
             t.auth_by_client.exact(),
+            t.replies_by_client.exact(),
+            t.replies_by_server.exact(),
+            t.tls_versions_in.exact(),
+            t.tls_versions_out.exact(),
+            t.verdicts_by_client.exact(),
+            t.verdicts_by_kind.exact(),
+            t.timeouts_by_client.exact(),
+            t.fcrdns_by_client.exact(),
             t.outbound_refused.exact(),
+            t.undelivered_by_destination.exact(),
+            t.rollbacks_by_reply.exact(),
         ]
         .iter()
         .all(|&e| e);
@@ -339,6 +426,8 @@ impl Summary {
                 smtp_in_local: totals.local_in,
                 smtp_in_partial: totals.partial_in,
                 smtp_out_partial: totals.partial_out,
+                smtp_in_ended_by_filter: totals.ended_by_filter_in,
+                smtp_out_ended_by_filter: totals.ended_by_filter_out,
             },
             messages: Messages {
                 accepted: totals.messages_in,
@@ -359,12 +448,13 @@ impl Summary {
                 smtp_in: TlsCount {
                     tls: totals.tls_in,
                     plaintext: totals.plain_in,
+                    versions: rows(&t.tls_versions_in, n),
                 },
                 smtp_out: TlsCount {
                     tls: totals.tls_out,
                     plaintext: totals.plain_out,
+                    versions: rows(&t.tls_versions_out, n),
                 },
-                versions: rows(&t.tls_versions, n),
             },
             recipient_domains: domains(&t.recipient_domains, n),
             relay_domains: domains(&t.relay_domains, n),
@@ -391,11 +481,37 @@ impl Summary {
                 by_address: rows(&t.refused_by_address, n),
                 by_reply: detail(r.detail.tx_rcpt, &t.refused_by_reply),
             },
+            replies: Replies {
+                smtp_in: reply_count(&totals.replies_in),
+                smtp_out: reply_count(&totals.replies_out),
+                by_client: reply_rows(&t.replies_by_client, n),
+                by_server: reply_rows(&t.replies_by_server, n),
+            },
             auth_failures: AuthFailures {
+                attempts: totals.auth_failed_attempts,
                 sessions: totals.auth_failed_sessions,
-                by_client: rows(&t.auth_by_client, n),
-                attempts: (r.detail.link_auth > 0).then_some(totals.auth_failed_attempts),
-                by_user: detail(r.detail.link_auth, &t.auth_by_user),
+                by_user: t
+                    .auth_by_user
+                    .top(n)
+                    .into_iter()
+                    .map(|s| AuthUserRow {
+                        user: s.key.to_string(),
+                        attempts: s.count,
+                        sessions: s.extra,
+                        error: s.error,
+                    })
+                    .collect(),
+                by_client: t
+                    .auth_by_client
+                    .top(n)
+                    .into_iter()
+                    .map(|s| AuthClientRow {
+                        client: s.key.to_string(),
+                        sessions: s.count,
+                        attempts: s.extra,
+                        error: s.error,
+                    })
+                    .collect(),
             },
             filter_verdicts: Verdicts {
                 total: totals.filter_verdicts,
@@ -413,6 +529,9 @@ impl Summary {
                 by_client: rows(&t.fcrdns_by_client, n),
             },
             outbound: Outbound {
+                rollbacks: totals.rollbacks_out,
+                rollbacks_deferred: totals.rollbacks_out_deferred,
+                rollbacks_by_reply: rows(&t.rollbacks_by_reply, n),
                 recipients_accepted: totals.rcpt_out_accepted,
                 recipients_refused: totals.rcpt_out_refused,
                 deferred: totals.rcpt_out_deferred,

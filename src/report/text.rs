@@ -168,9 +168,17 @@ pub fn render(s: &Summary) -> String {
             s.recipients.accepted + s.recipients.refused,
         ),
     );
-    let approx = if s.unique.exact { "" } else { "(estimate)" };
-    o.figure("unique senders", s.unique.senders, approx);
-    o.figure("unique recipients", s.unique.recipients, approx);
+    let estimate = if s.unique.exact { "" } else { "(estimate)" };
+    o.figure("unique senders", s.unique.senders, estimate);
+    o.figure("unique recipients", s.unique.recipients, estimate);
+    let by_filter = ss.smtp_in_ended_by_filter + ss.smtp_out_ended_by_filter;
+    if by_filter > 0 {
+        o.figure(
+            "sessions ended by the filter",
+            by_filter,
+            "(session-expired/-evicted/-unfinished: not counted)",
+        );
+    }
     if ss.smtp_in_partial + ss.smtp_out_partial > 0 {
         o.figure(
             "sessions seen without connect",
@@ -188,7 +196,16 @@ pub fn render(s: &Summary) -> String {
             &format!("{} TLS, {} plaintext", c.tls, c.plaintext),
         );
     }
-    o.rows("TLS versions", "sessions", &s.tls.versions);
+    o.rows(
+        "TLS versions (smtp-in)",
+        "sessions",
+        &s.tls.smtp_in.versions,
+    );
+    o.rows(
+        "TLS versions (smtp-out)",
+        "sessions",
+        &s.tls.smtp_out.versions,
+    );
 
     for (title, rows) in [
         (
@@ -261,13 +278,13 @@ pub fn render(s: &Summary) -> String {
         &s.refusals.by_client,
     );
     o.rows(
-        "Refused recipients by domain",
-        "refused",
+        "Refused recipient domains (transactions)",
+        "txs",
         &s.refusals.by_domain,
     );
     o.rows(
-        "Refused recipient addresses",
-        "refused",
+        "Refused recipient addresses (transactions)",
+        "txs",
         &s.refusals.by_address,
     );
     o.detail(
@@ -276,25 +293,41 @@ pub fn render(s: &Summary) -> String {
         &s.refusals.by_reply,
     );
 
-    o.heading("AUTH failures");
-    o.figure(
-        "sessions whose last AUTH failed",
-        s.auth_failures.sessions,
-        "",
+    replies(&mut o, s);
+
+    let a = &s.auth_failures;
+    o.heading("AUTH failures (smtp-in)");
+    o.figure("failed attempts", a.attempts, "(link-auth other than pass)");
+    o.figure("sessions with a failed attempt", a.sessions, "");
+    let by_user = a
+        .by_user
+        .iter()
+        .map(|r| {
+            (
+                r.user.clone(),
+                vec![approx(r.attempts, r.error), r.sessions.to_string()],
+            )
+        })
+        .collect();
+    o.table(
+        "AUTH failures by user (the session's last AUTH user)",
+        &["attempts", "sessions"],
+        by_user,
     );
-    match s.auth_failures.attempts {
-        Some(n) => o.figure("failed attempts", n, "(link-auth documents)"),
-        None => o.figure("failed attempts", "-", "(no link-auth documents)"),
-    }
-    o.rows(
+    let by_client = a
+        .by_client
+        .iter()
+        .map(|r| {
+            (
+                r.client.clone(),
+                vec![approx(r.sessions, r.error), r.attempts.to_string()],
+            )
+        })
+        .collect();
+    o.table(
         "AUTH failures by client address",
-        "sessions",
-        &s.auth_failures.by_client,
-    );
-    o.detail(
-        "AUTH failures by user (link-auth documents)",
-        "attempts",
-        &s.auth_failures.by_user,
+        &["sessions", "attempts"],
+        by_client,
     );
 
     o.heading("Filter verdicts");
@@ -320,6 +353,8 @@ pub fn render(s: &Summary) -> String {
 
     o.heading("Outbound (smtp-out)");
     let ob = &s.outbound;
+    o.figure("refusals and deferrals", ob.rollbacks, "(tx-rollback)");
+    o.figure("  deferrals", ob.rollbacks_deferred, "(4xx reply)");
     o.figure("recipients accepted remotely", ob.recipients_accepted, "");
     o.figure("recipients deferred", ob.deferred, "(tempfail)");
     o.figure("recipients failed", ob.failed, "(permfail)");
@@ -344,6 +379,11 @@ pub fn render(s: &Summary) -> String {
         by_domain,
     );
     o.rows(
+        "Refusals and deferrals by reply (smtp-out)",
+        "rollbacks",
+        &ob.rollbacks_by_reply,
+    );
+    o.rows(
         "Sessions without delivery by destination",
         "sessions",
         &ob.without_delivery_by_destination,
@@ -352,6 +392,63 @@ pub fn render(s: &Summary) -> String {
     traffic(&mut o, s);
     input(&mut o, s);
     o.0
+}
+
+/// `12`, or `~12` when the count may include keys no longer kept.
+fn approx(count: u64, error: u64) -> String {
+    if error > 0 {
+        format!("~{count}")
+    } else {
+        count.to_string()
+    }
+}
+
+fn replies(o: &mut Out, s: &Summary) {
+    let r = &s.replies;
+    let by_direction = [
+        ("smtp-in (smtpd's replies)", &r.smtp_in),
+        ("smtp-out (remote servers' replies)", &r.smtp_out),
+    ]
+    .iter()
+    .map(|(name, c)| {
+        let values = [c.sessions, c.replies_4xx, c.replies_5xx];
+        (
+            name.to_string(),
+            values.iter().map(u64::to_string).collect(),
+        )
+    })
+    .collect();
+    o.table(
+        "4xx/5xx replies (a multi-line reply counts once)",
+        &["sessions", "4xx", "5xx"],
+        by_direction,
+    );
+    for (title, rows) in [
+        ("Clients with 4xx/5xx replies (smtp-in)", &r.by_client),
+        (
+            "Remote servers with 4xx/5xx replies (smtp-out)",
+            &r.by_server,
+        ),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|c| {
+                let key = match &c.rdns {
+                    Some(d) => format!("{} ({d})", c.address),
+                    None => c.address.clone(),
+                };
+                (
+                    key,
+                    vec![
+                        approx(c.sessions, c.error),
+                        c.replies_4xx.to_string(),
+                        c.replies_5xx.to_string(),
+                    ],
+                )
+            })
+            .collect();
+        o.table(title, &["sessions", "4xx", "5xx"], rows);
+    }
 }
 
 /// Time from the first hour bucket to the last.
