@@ -5,23 +5,28 @@
     python3 dashboards/generate.py --check   # exit 1 if they are stale
 
 Outputs (committed; tests/elastic checks that they match this script):
-  dashboards/opensmtpd-jsonlog.ndjson          data view + dashboards, for
+  dashboards/opensmtpd-jsonlog.ndjson          data view, saved search, map and
+                                               dashboards, for
                                                POST /api/saved_objects/_import
-  dashboards/kibana/7/index-pattern/*.json     the same objects, one pretty JSON
-  dashboards/kibana/7/dashboard/*.json         file each, in the layout of
+  dashboards/kibana/7/<type>/*.json            the same objects, one pretty JSON
+                                               file each, in the layout of
                                                Filebeat's setup.dashboards.directory
-  dashboards/PANELS.md                         every panel, its filter and its fields
+  dashboards/PANELS.md                         every panel, its filter, its fields
+                                               and the --events presets it works for
 
 Format: Kibana 8.x saved objects (lowest supported Kibana: 8.15), by-value Lens
 panels (datasource "formBased"), one data view with the fixed id
-"opensmtpd-jsonlog" on logs-opensmtpd.jsonlog-*.
+"opensmtpd-jsonlog" on logs-opensmtpd.jsonlog-*; the map and the saved search
+are objects of their own, on their dashboards by reference.
 
 Every document of filter-jsonlog repeats the whole session, so every panel
-counts one kind of event: its query always starts with one
-event.action : "<event>" clause (sessions: link-disconnect, messages:
-tx-commit, recipient decisions: tx-rcpt, AUTH: link-auth, filter verdicts:
-filter-response, timeouts: timeout, FCrDNS: link-connect, self-metrics:
-documents-dropped / stats).
+counts one kind of document: its query starts with one event.action clause
+(or tx-commit or tx-rollback, which end each smtp-in transaction once).
+Panels read what --events summaries keeps (link-disconnect with the session's
+totals and state, tx-commit / tx-rollback with the whole transaction) unless
+they need single events; those say why in needs_all, and PANELS.md lists them.
+tests/elastic/test_panels.py checks every panel against counts made from the
+report lines, under both presets.
 
 Python 3 standard library only.
 """
@@ -46,11 +51,22 @@ DATA_VIEW_TITLE = "logs-opensmtpd.jsonlog-*"
 DATA_VIEW_NAME = "OpenSMTPD (filter-jsonlog)"
 TITLE_PREFIX = "[OpenSMTPD jsonlog] "
 
-# Saved-object versions: the 8.x format as Kibana 8.8+ exports it (the same
-# values Kibana's own sample data carries).  Panels were authored for 8.15.
+# What filter-jsonlog's --events summaries writes (src/select.rs SUMMARIES).
+SUMMARIES_EVENTS = ("tx-commit", "tx-rollback", "link-disconnect", "session-expired", "session-evicted",
+                    "session-unfinished")
+
+# Saved-object versions: the 8.x format as Kibana 8.8+ exports it.  Panels
+# were authored for 8.15.  A dashboard's typeMigrationVersion says which of
+# its migrations have run; the dashboard migrations include those of the
+# by-value Lens panels, the newest being Lens 8.9.0 (metric formatter).  With
+# an older version, Kibana re-runs that migration on import and the metric
+# panels lose their number format (counts shown as "12.3K").  Elastic's own
+# integration dashboards carry 8.9.0 too.
 CORE_MIGRATION_VERSION = "8.8.0"
-DASHBOARD_MIGRATION_VERSION = "8.7.0"
+DASHBOARD_MIGRATION_VERSION = "8.9.0"
 INDEX_PATTERN_MIGRATION_VERSION = "8.0.0"
+SEARCH_MIGRATION_VERSION = "8.0.0"
+MAP_MIGRATION_VERSION = "8.4.0"
 PANEL_VERSION = "8.15.0"
 
 NAMESPACE = uuid.UUID("5d0b7a53-6f0e-4c4a-9a43-0e7f0c1a2b3c")
@@ -63,7 +79,8 @@ def uid(*parts: str) -> str:
 
 def load_types() -> dict[str, str]:
     types = {}
-    for path in (REPO / "schema" / "fields.json", REPO / "elasticsearch" / "pipeline-fields.json"):
+    for path in (REPO / "schema" / "fields.json", REPO / "elasticsearch" / "pipeline-fields.json",
+                 REPO / "elasticsearch" / "shipper-fields.json"):
         for f in json.loads(path.read_text(encoding="utf-8"))["fields"]:
             types[f["name"]] = f["type"]
     return types
@@ -75,6 +92,7 @@ LENS_DATA_TYPE = {
     "long": "number",
     "boolean": "boolean",
     "date": "date",
+    "constant_keyword": "string",
 }
 
 # ---------------------------------------------------------------------------
@@ -82,6 +100,14 @@ LENS_DATA_TYPE = {
 
 BYTES = {"id": "bytes", "params": {"decimals": 1}}
 INTEGER = {"id": "number", "params": {"decimals": 0}}
+DURATION = {"id": "duration", "params": {"inputFormat": "microseconds", "outputFormat": "humanizePrecise",
+                                        "outputPrecision": 1}}
+
+# Buckets of the distribution charts: [from, to) in the field's unit.
+DURATION_RANGES = ((0, 1_000_000, "< 1 s"), (1_000_000, 10_000_000, "1-10 s"), (10_000_000, 60_000_000, "10-60 s"),
+                   (60_000_000, 300_000_000, "1-5 min"), (300_000_000, None, ">= 5 min"))
+SIZE_RANGES = ((0, 10_240, "< 10 KiB"), (10_240, 102_400, "10-100 KiB"), (102_400, 1_048_576, "100 KiB-1 MiB"),
+               (1_048_576, 10_485_760, "1-10 MiB"), (10_485_760, None, ">= 10 MiB"))
 
 
 def date() -> dict:
@@ -89,7 +115,16 @@ def date() -> dict:
 
 
 def terms(field: str, label: str, size: int = 10, other: bool = False, missing: bool = False) -> dict:
+    # Lens sends missingBucket to Elasticsearch only together with otherBucket
+    # (terms.tsx: missingBucket: otherBucket && missingBucket); alone it is
+    # silently ignored and rows without the field vanish.
+    if missing and not other:
+        raise ValueError(f"terms on {field}: a missing bucket needs other=True")
     return {"op": "terms", "field": field, "label": label, "size": size, "other": other, "missing": missing}
+
+
+def ranges(field: str, label: str, buckets: tuple) -> dict:
+    return {"op": "range", "field": field, "label": label, "ranges": buckets}
 
 
 def count(label: str) -> dict:
@@ -100,27 +135,57 @@ def metric(op: str, field: str, label: str, fmt: dict | None = None) -> dict:
     return {"op": op, "field": field, "label": label, "fmt": fmt}
 
 
-def panel(title: str, vis: str, action: str, where: str | None = None, *, w: int = 24, h: int = 12,
+def panel(title: str, vis: str, action, where: str | None = None, *, w: int = 24, h: int = 12,
           x: dict | None = None, split: dict | None = None, metrics: tuple = (), rows: tuple = (),
-          series: str = "bar_stacked", description: str = "") -> dict:
+          series: str = "bar_stacked", description: str = "", needs_all: str = "") -> dict:
     """vis: metric | xy | pie | table.
-    xy:     x (date or terms), optional split (terms), metrics (one or more)
+    xy:     x (date, terms or range), optional split (terms), metrics (one or more)
     pie:    rows (terms, the slices), metrics (one)
     table:  rows (terms), metrics
-    metric: metrics (one)"""
-    return {"title": title, "vis": vis, "action": action, "where": where, "w": w, "h": h, "x": x,
+    metric: metrics (one)
+    action: the event counted, or a tuple of events that end the same thing
+    (tx-commit / tx-rollback: each transaction ends once).
+    needs_all: why the panel stays empty under --events summaries (empty: it
+    works for both presets)."""
+    return {"kind": "lens", "title": title, "vis": vis, "action": action, "where": where, "w": w, "h": h, "x": x,
             "split": split, "metrics": list(metrics), "rows": list(rows), "series": series,
-            "description": description}
+            "description": description, "needs_all": needs_all}
+
+
+def map_panel(title: str, action: str, where: str, geo_field: str, *, w: int = 24, h: int = 15) -> dict:
+    """A Maps panel: one clusters layer (count) on geo_field."""
+    return {"kind": "map", "title": title, "vis": "map", "action": action, "where": where, "w": w, "h": h,
+            "geo_field": geo_field, "x": None, "split": None, "rows": [], "metrics": [count("Sessions")],
+            "description": "Clusters of inbound sessions by the client's GeoIP location.", "needs_all": ""}
+
+
+def search_panel(*, w: int = 48, h: int = 15) -> dict:
+    return {"kind": "search", "title": SEARCH_TITLE, "w": w, "h": h}
 
 
 SMTP_IN = 'opensmtpd.subsystem : "smtp-in"'
 SMTP_OUT = 'opensmtpd.subsystem : "smtp-out"'
+# Network clients: local enqueue (unix socket) has source.address, no source.ip.
+NET_IN = 'opensmtpd.subsystem : "smtp-in" and source.ip : *'
+# smtp-out sessions that never connected carry nothing but their link-disconnect.
+CONNECTED = "not opensmtpd.counters.connects : 0"
 REFUSED = 'not opensmtpd.rcpt.result : "ok"'
-AUTH_FAILED = '(opensmtpd.auth.result : "fail" or opensmtpd.auth.result : "error")'
+AUTH_OK = 'opensmtpd.auth.result : "pass"'
+# Sessions with at least one failed AUTH attempt, whatever came after it.
+# "> 0" rather than "not ... : 0": documents of filter-jsonlog versions
+# without the counter must not count as failures.
+AUTH_FAILURES = "opensmtpd.counters.auth_failures > 0"
+# Sessions in which the server (smtp-in: smtpd; smtp-out: the remote server)
+# gave at least one 4xx or 5xx reply.
+ERROR_REPLIES = "(opensmtpd.counters.replies_4xx > 0 or opensmtpd.counters.replies_5xx > 0)"
+MX_IN = NET_IN + ' and not opensmtpd.auth.result : "pass"'
+SUBMISSION = SMTP_IN + ' and opensmtpd.auth.result : "pass"'
 VERDICTS = ('(opensmtpd.filter.response.decision : "reject" or opensmtpd.filter.response.decision : "disconnect"'
             ' or opensmtpd.filter.response.decision : "junk")')
 FCRDNS_FAILED = '(opensmtpd.fcrdns : "fail" or opensmtpd.fcrdns : "error")'
+ERROR_REPLY = "opensmtpd.response_code >= 400"
 METRIC = 'event.kind : "metric"'
+TX_END = ("tx-commit", "tx-rollback")
 
 
 def AND(*parts: str) -> str:
@@ -130,21 +195,74 @@ def AND(*parts: str) -> str:
 SESSIONS = count("Sessions")
 MESSAGES = count("Messages")
 RECIPIENTS = count("Recipients")
+TRANSACTIONS = count("Transactions")
+# Every tx-commit document carries its session's id: distinct ids are sessions.
+SESSIONS_OF_MESSAGES = metric("unique_count", "opensmtpd.session.id", "Sessions", INTEGER)
+AUTH_FAILURE_COUNT = metric("sum", "opensmtpd.counters.auth_failures", "AUTH failures", INTEGER)
+REPLIES_4XX = metric("sum", "opensmtpd.counters.replies_4xx", "4xx replies", INTEGER)
+REPLIES_5XX = metric("sum", "opensmtpd.counters.replies_5xx", "5xx replies", INTEGER)
+
+SEARCH_ID = "opensmtpd-jsonlog-events"
+SEARCH_TITLE = "Session events"
+SEARCH_COLUMNS = ["event.action", "opensmtpd.subsystem", "opensmtpd.session.id", "event.sequence", "source.ip",
+                  "destination.port", "email.from.address", "email.to.address", "opensmtpd.response"]
+SEARCH_QUERY = 'event.kind : "event"'
+
+# Limits of what the panels show (PANELS.md's last section).
+CAVEATS = (
+    "Session panels count `link-disconnect`: sessions the filter ended itself (`session-expired`, "
+    "`session-evicted`, `session-unfinished`) are not in them.",
+    "Totals taken from `opensmtpd.counters.*` at `link-disconnect` (recipients, refused recipients, AUTH "
+    "failures, 4xx/5xx replies, filter verdicts) are placed at the end of their session on the time axis.",
+    "AUTH failures are attempts: `link-auth` results other than `pass` (`opensmtpd.counters.auth_failures`, "
+    "summed at `link-disconnect`). \"Sessions with failed AUTH\" are sessions with at least one, whether a later "
+    "attempt passed or not (the last result is in `opensmtpd.auth.result`).",
+    "\"AUTH failures by user\" puts all failures of a session under the user of its last AUTH attempt "
+    "(`opensmtpd.auth.user`, which names failed attempts too): a session that tried bob and then alice counts "
+    "both failures under alice. With `--events all`, the `link-auth` documents (Discover) show every name "
+    "tried. With `--user-privacy` the names are hashed or redacted here as everywhere.",
+    "4xx/5xx replies are counted per reply, not per line: a multi-line reply counts once, by its last line "
+    "(`opensmtpd.counters.replies_4xx` / `replies_5xx`, summed at `link-disconnect`). smtp-in: smtpd's replies "
+    "to clients; smtp-out: the remote servers' replies to smtpd. The class panels work under both presets; the "
+    "exact codes (\"Reply codes 4xx/5xx\") need `all`.",
+    "Refused recipient addresses and domains come from the transaction's recipient list at `tx-commit` / "
+    "`tx-rollback` (`opensmtpd.refused_rcpts`, made by the ingest pipeline): an address refused twice in one "
+    "transaction counts once; a transaction smtpd drops without either (its queue commit failed: "
+    "\"421 Temporary failure\") is missing; a document shortened to `--max-line-bytes` keeps only the first "
+    "50 or 10 recipients. The `opensmtpd.counters.*` totals are always exact.",
+    "smtp-out: smtpd reports a refused recipient as reply, `tx-rollback`, `tx-reset`, then `tx-rcpt` "
+    "(`mta_session.c`), so each `tx-rollback` of smtp-out is one refusal or deferral (a recipient, the message "
+    "at DATA or at the end of data) and its `opensmtpd.response` is the remote reply. A refused MAIL FROM "
+    "produces no `tx-*` event at all; the reply-class panels count its reply, and \"Reply codes 4xx/5xx\" "
+    "(`all`) its code.",
+    "Protocol 0.4 (OpenSMTPD 6.6) reports `tx-rcpt` before the reply to RCPT TO, so there \"Refusal replies\" "
+    "shows the reply before it.",
+    "Unique counts are Elasticsearch's cardinality: exact up to 3,000 distinct values, approximate beyond.",
+    "Local enqueue (`sendmail`, the unix socket) is in the message panels but not in the client or TLS panels.",
+)
+
+# Filter controls on every dashboard: (field, label).
+CONTROLS = (("host.name", "Mail host"), ("opensmtpd.subsystem", "Direction"),
+            ("destination.port", "Listener / remote port"), ("opensmtpd.to_domains", "Recipient domain"),
+            ("opensmtpd.from_domain", "Sender domain"))
 
 DASHBOARDS = [
     {
         "id": "opensmtpd-jsonlog-overview",
         "title": "Overview",
-        "description": "Sessions, messages, recipients and bytes, and filter-jsonlog's own health (self-metrics documents).",
+        "description": "Sessions, messages, recipients, bytes, session durations and message sizes, per mail host, "
+                       "and filter-jsonlog's own health (self-metrics documents).",
         "panels": [
-            panel("Inbound sessions", "metric", "link-disconnect", SMTP_IN, w=12, h=5, metrics=(SESSIONS,),
-                  description="smtp-in sessions that ended (one link-disconnect each)."),
+            panel("Inbound sessions", "metric", "link-disconnect", NET_IN, w=12, h=5, metrics=(SESSIONS,),
+                  description="smtp-in sessions from network clients that ended (one link-disconnect each); local enqueue not counted."),
             panel("Messages accepted", "metric", "tx-commit", SMTP_IN, w=12, h=5, metrics=(MESSAGES,),
-                  description="Messages smtpd accepted from clients (tx-commit of smtp-in)."),
-            panel("Recipients accepted", "metric", "tx-rcpt", AND(SMTP_IN, 'opensmtpd.rcpt.result : "ok"'),
-                  w=12, h=5, metrics=(RECIPIENTS,)),
-            panel("Recipients refused", "metric", "tx-rcpt", AND(SMTP_IN, REFUSED), w=12, h=5,
-                  metrics=(RECIPIENTS,), description="RCPT TO answered with permfail or tempfail."),
+                  description="Messages smtpd accepted (tx-commit of smtp-in), local enqueue included."),
+            panel("Recipients accepted", "metric", "link-disconnect", SMTP_IN, w=12, h=5,
+                  metrics=(metric("sum", "opensmtpd.counters.recipients_accepted", "Recipients", INTEGER),),
+                  description="RCPT TO that smtpd accepted, from the session totals at link-disconnect."),
+            panel("Recipients refused", "metric", "link-disconnect", SMTP_IN, w=12, h=5,
+                  metrics=(metric("sum", "opensmtpd.counters.recipients_refused", "Recipients", INTEGER),),
+                  description="RCPT TO answered with permfail or tempfail, from the session totals at link-disconnect."),
             panel("Bytes accepted", "metric", "tx-commit", SMTP_IN, w=12, h=5,
                   metrics=(metric("sum", "opensmtpd.transaction.size", "Bytes", BYTES),),
                   description="Sum of smtpd's spooled message sizes (tx-commit)."),
@@ -156,58 +274,94 @@ DASHBOARDS = [
                   description="Distinct accepted recipients of accepted messages."),
             panel("Messages relayed (smtp-out)", "metric", "tx-commit", SMTP_OUT, w=12, h=5, metrics=(MESSAGES,),
                   description="Messages smtpd delivered to a remote server or smarthost."),
-            panel("Sessions over time", "xy", "link-disconnect", None, x=date(),
-                  split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(SESSIONS,)),
+            panel("Sessions over time", "xy", "link-disconnect", CONNECTED, x=date(),
+                  split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(SESSIONS,),
+                  description="Sessions that had a connection (smtp-out attempts that never connected are on the Outbound dashboard)."),
             panel("Messages over time", "xy", "tx-commit", None, x=date(),
                   split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(MESSAGES,)),
-            panel("Recipients accepted vs refused", "xy", "tx-rcpt", SMTP_IN, x=date(),
-                  split=terms("opensmtpd.rcpt.result", "RCPT result", 3), metrics=(RECIPIENTS,)),
+            panel("Recipients accepted vs refused", "xy", "link-disconnect", SMTP_IN, x=date(),
+                  metrics=(metric("sum", "opensmtpd.counters.recipients_accepted", "Accepted", INTEGER),
+                           metric("sum", "opensmtpd.counters.recipients_refused", "Refused", INTEGER)),
+                  description="Session totals, placed at the end of each session."),
             panel("Bytes accepted over time", "xy", "tx-commit", SMTP_IN, x=date(),
                   metrics=(metric("sum", "opensmtpd.transaction.size", "Bytes", BYTES),)),
+            panel("Sessions per mail host", "xy", "link-disconnect", CONNECTED, x=date(),
+                  split=terms("host.name", "Host", 10, other=True), metrics=(SESSIONS,),
+                  description="host.name is the host Filebeat runs on: one line per mail server."),
+            panel("Mail hosts", "table", "tx-commit", None,
+                  rows=(terms("host.name", "Host", 20), terms("opensmtpd.subsystem", "Subsystem", 2)),
+                  metrics=(MESSAGES, metric("sum", "opensmtpd.transaction.size", "Bytes", BYTES))),
+            panel("Session duration", "xy", "link-disconnect", CONNECTED, x=date(), series="line",
+                  split=terms("opensmtpd.subsystem", "Subsystem", 2),
+                  metrics=(metric("average", "opensmtpd.session.duration_us", "Average duration", DURATION),),
+                  description="Average time from link-connect to link-disconnect."),
+            panel("Session durations", "xy", "link-disconnect", CONNECTED, series="bar_stacked",
+                  x=ranges("opensmtpd.session.duration_us", "Duration", DURATION_RANGES),
+                  split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(SESSIONS,)),
+            panel("Message sizes", "xy", "tx-commit", None, series="bar_stacked",
+                  x=ranges("opensmtpd.transaction.size", "Size", SIZE_RANGES),
+                  split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(MESSAGES,)),
+            panel("Largest messages", "metric", "tx-commit", None, w=12, h=6,
+                  metrics=(metric("max", "opensmtpd.transaction.size", "Largest message", BYTES),)),
+            panel("Average message size", "metric", "tx-commit", None, w=12, h=6,
+                  metrics=(metric("average", "opensmtpd.transaction.size", "Average message", BYTES),)),
             panel("Documents dropped by filter-jsonlog", "xy", "documents-dropped", METRIC, x=date(),
+                  split=terms("host.name", "Host", 10, other=True),
                   metrics=(metric("sum", "opensmtpd.jsonlog.dropped_since_last", "Documents dropped", INTEGER),),
-                  description="From the documents-dropped self-metrics documents: documents lost while the output was down."),
-            panel("filter-jsonlog counters (stats)", "xy", "stats", METRIC, x=date(), series="line",
+                  description="From the documents-dropped self-metrics documents: documents lost while the output was down, per host."),
+            panel("filter-jsonlog counters per host (stats)", "table", "stats", METRIC,
+                  rows=(terms("host.name", "Host", 20),),
                   metrics=(metric("max", "opensmtpd.jsonlog.documents_truncated", "Documents truncated", INTEGER),
                            metric("max", "opensmtpd.jsonlog.documents_dropped", "Documents dropped", INTEGER),
                            metric("max", "opensmtpd.jsonlog.lines_rejected", "Lines rejected", INTEGER),
                            metric("max", "opensmtpd.jsonlog.internal_errors", "Internal errors", INTEGER)),
-                  description="From the stats self-metrics documents: counters since the filter started (highest value per interval)."),
+                  description="From the stats self-metrics documents: the highest counter value of each host in the time range "
+                              "(the counters count since that host's filter started)."),
+            search_panel(w=48, h=15),
         ],
     },
     {
         "id": "opensmtpd-jsonlog-tls",
         "title": "TLS",
-        "description": "TLS versus plaintext, per session and per recipient domain; TLS versions and ciphers.",
+        "description": "TLS versus plaintext, per session and per recipient domain; TLS versions and ciphers, inbound and outbound apart.",
         "panels": [
-            panel("TLS vs plaintext sessions (smtp-in)", "pie", "link-disconnect", SMTP_IN, w=16,
-                  rows=(terms("tls.established", "TLS", 2),), metrics=(SESSIONS,)),
-            panel("TLS vs plaintext sessions (smtp-out)", "pie", "link-disconnect", SMTP_OUT, w=16,
-                  rows=(terms("tls.established", "TLS", 2),), metrics=(SESSIONS,)),
-            panel("TLS versions", "pie", "link-disconnect", "tls.established : true", w=16,
+            panel("TLS vs plaintext sessions (smtp-in)", "pie", "link-disconnect", NET_IN, w=16,
+                  rows=(terms("tls.established", "TLS", 2),), metrics=(SESSIONS,),
+                  description="Network clients only: local enqueue (unix socket) needs no TLS."),
+            panel("TLS vs plaintext sessions (smtp-out)", "pie", "link-disconnect", AND(SMTP_OUT, CONNECTED), w=16,
+                  rows=(terms("tls.established", "TLS", 2),), metrics=(SESSIONS,),
+                  description="smtp-out sessions that connected (opensmtpd.counters.connects is not 0)."),
+            panel("TLS versions (smtp-in)", "pie", "link-disconnect", AND(SMTP_IN, "tls.established : true"), w=8,
                   rows=(terms("tls.version", "TLS version", 5),), metrics=(SESSIONS,)),
-            panel("TLS share of inbound sessions over time", "xy", "link-disconnect", SMTP_IN,
+            panel("TLS versions (smtp-out)", "pie", "link-disconnect", AND(SMTP_OUT, "tls.established : true"), w=8,
+                  rows=(terms("tls.version", "TLS version", 5),), metrics=(SESSIONS,)),
+            panel("TLS share of inbound sessions over time", "xy", "link-disconnect", NET_IN,
                   series="bar_percentage_stacked", x=date(), split=terms("tls.established", "TLS", 2),
                   metrics=(SESSIONS,)),
             panel("TLS ciphers", "table", "link-disconnect", "tls.established : true",
-                  rows=(terms("tls.version", "TLS version", 5), terms("tls.cipher", "Cipher", 20),
-                        terms("opensmtpd.tls.bits", "Bits", 5)),
+                  rows=(terms("opensmtpd.subsystem", "Subsystem", 2), terms("tls.version", "TLS version", 5),
+                        terms("tls.cipher", "Cipher", 20), terms("opensmtpd.tls.bits", "Bits", 5)),
                   metrics=(SESSIONS,)),
-            panel("TLS vs plaintext per recipient domain (received)", "xy", "tx-commit", SMTP_IN, h=15,
+            panel("TLS vs plaintext sessions per recipient domain (received, MX)", "xy", "tx-commit", MX_IN, h=15,
                   series="bar_horizontal_stacked", x=terms("opensmtpd.to_domains", "Recipient domain", 20),
-                  split=terms("tls.established", "TLS", 2), metrics=(MESSAGES,),
-                  description="Messages received per recipient domain, by whether the client used TLS."),
-            panel("TLS vs plaintext per recipient domain (delivered)", "xy", "tx-commit", SMTP_OUT, h=15,
+                  split=terms("tls.established", "TLS", 2), metrics=(SESSIONS_OF_MESSAGES,),
+                  description="Sessions that delivered mail to us without AUTH (port 25 / MX traffic), per recipient domain, "
+                              "by whether the client used TLS. A session counts once per domain however many messages it sent."),
+            panel("TLS vs plaintext sessions per recipient domain (submission)", "xy", "tx-commit", SUBMISSION, h=15,
                   series="bar_horizontal_stacked", x=terms("opensmtpd.to_domains", "Recipient domain", 20),
-                  split=terms("tls.established", "TLS", 2), metrics=(MESSAGES,),
-                  description="Messages delivered (smtp-out) per recipient domain, by whether the session to the remote server used TLS."),
-            panel("Plaintext clients (smtp-in)", "table", "link-disconnect",
-                  AND(SMTP_IN, "tls.established : false", "source.ip : *"),
-                  rows=(terms("source.ip", "Client address", 20), terms("source.domain", "Client rDNS", 1, missing=True)),
-                  metrics=(SESSIONS,), description="Clients that never started TLS (local enqueue excluded)."),
+                  split=terms("tls.established", "TLS", 2), metrics=(SESSIONS_OF_MESSAGES,),
+                  description="Authenticated submission sessions, per recipient domain, by TLS."),
+            panel("TLS vs plaintext sessions per recipient domain (delivered)", "xy", "tx-commit", SMTP_OUT, h=15,
+                  series="bar_horizontal_stacked", x=terms("opensmtpd.to_domains", "Recipient domain", 20),
+                  split=terms("tls.established", "TLS", 2), metrics=(SESSIONS_OF_MESSAGES,),
+                  description="smtp-out sessions to remote servers, per recipient domain, by TLS."),
+            panel("Plaintext clients (smtp-in)", "table", "link-disconnect", AND(NET_IN, "tls.established : false"),
+                  rows=(terms("source.ip", "Client address", 20),
+                        terms("source.domain", "Client rDNS", 1, other=True, missing=True)),
+                  metrics=(SESSIONS,), description="Network clients that never started TLS."),
             panel("Plaintext deliveries (smtp-out)", "table", "tx-commit", AND(SMTP_OUT, "tls.established : false"),
                   rows=(terms("destination.ip", "Remote server", 20),
-                        terms("opensmtpd.greeting", "Remote banner name", 1, missing=True)),
+                        terms("opensmtpd.greeting", "Remote banner name", 1, other=True, missing=True)),
                   metrics=(MESSAGES,), description="Messages delivered without TLS, per remote server."),
         ],
     },
@@ -220,17 +374,17 @@ DASHBOARDS = [
                   rows=(terms("email.from.address", "Envelope sender", 20),), metrics=(MESSAGES,)),
             panel("Top recipients", "table", "tx-commit", SMTP_IN, w=16, h=14,
                   rows=(terms("email.to.address", "Recipient", 20),), metrics=(MESSAGES,)),
-            panel("Top authenticated users", "table", "tx-commit", AND(SMTP_IN, 'opensmtpd.auth.result : "pass"'),
+            panel("Top authenticated users", "table", "tx-commit", AND(SMTP_IN, AUTH_OK),
                   w=16, h=14, rows=(terms("user.name", "AUTH user", 20),), metrics=(MESSAGES,)),
             panel("Top sender domains", "xy", "tx-commit", SMTP_IN, h=14, series="bar_horizontal",
                   x=terms("opensmtpd.from_domain", "Sender domain", 15), metrics=(MESSAGES,)),
             panel("Top recipient domains", "xy", "tx-commit", SMTP_IN, h=14, series="bar_horizontal",
                   x=terms("opensmtpd.to_domains", "Recipient domain", 15), metrics=(MESSAGES,)),
-            panel("Top client rDNS names", "table", "link-disconnect", SMTP_IN, w=16, h=14,
-                  rows=(terms("source.domain", "Client rDNS", 20),), metrics=(SESSIONS,)),
+            panel("Top client rDNS names", "table", "link-disconnect", NET_IN, w=16, h=14,
+                  rows=(terms("source.domain", "Client rDNS", 20, other=True, missing=True),), metrics=(SESSIONS,)),
             panel("Top HELO/EHLO names", "table", "link-disconnect", SMTP_IN, w=16, h=14,
                   rows=(terms("opensmtpd.helo.name", "HELO name", 20),), metrics=(SESSIONS,)),
-            panel("Top client addresses", "table", "link-disconnect", AND(SMTP_IN, "source.ip : *"), w=16, h=14,
+            panel("Top client addresses", "table", "link-disconnect", NET_IN, w=16, h=14,
                   rows=(terms("source.ip", "Client address", 20),), metrics=(SESSIONS,)),
             panel("Top destination domains (smtp-out)", "xy", "tx-commit", SMTP_OUT, h=14, series="bar_horizontal",
                   x=terms("opensmtpd.to_domains", "Recipient domain", 15), metrics=(MESSAGES,)),
@@ -242,44 +396,121 @@ DASHBOARDS = [
     {
         "id": "opensmtpd-jsonlog-rejections-security",
         "title": "Rejections and security",
-        "description": "Refused recipients, AUTH failures, filter verdicts, timeouts and FCrDNS failures.",
+        "description": "Refused recipients, 4xx/5xx replies, AUTH failures by user and client, filter verdicts, timeouts and FCrDNS failures.",
         "panels": [
-            panel("Refused recipients over time", "xy", "tx-rcpt", AND(SMTP_IN, REFUSED), x=date(),
-                  split=terms("opensmtpd.rcpt.result", "RCPT result", 2), metrics=(RECIPIENTS,)),
-            panel("Top refused recipient addresses", "table", "tx-rcpt", AND(SMTP_IN, REFUSED),
-                  rows=(terms("opensmtpd.rcpt.address", "Refused RCPT TO", 20),), metrics=(RECIPIENTS,)),
-            panel("Refused recipient domains", "xy", "tx-rcpt", AND(SMTP_IN, REFUSED), w=16, h=14,
-                  series="bar_horizontal", x=terms("opensmtpd.rcpt_domain", "Recipient domain", 15),
-                  metrics=(RECIPIENTS,)),
+            panel("Refused recipients over time", "xy", "link-disconnect", SMTP_IN, x=date(),
+                  metrics=(metric("sum", "opensmtpd.counters.recipients_refused", "Refused recipients", INTEGER),),
+                  description="Session totals, placed at the end of each session."),
+            panel("Top refused recipient addresses", "table", TX_END, AND(SMTP_IN, "opensmtpd.refused_rcpts : *"),
+                  rows=(terms("opensmtpd.refused_rcpts", "Refused RCPT TO", 20),), metrics=(TRANSACTIONS,),
+                  description="Transactions that had this address refused (from the transaction's recipient list)."),
+            panel("Refused recipient domains", "xy", TX_END, AND(SMTP_IN, "opensmtpd.refused_domains : *"), w=16, h=14,
+                  series="bar_horizontal", x=terms("opensmtpd.refused_domains", "Recipient domain", 15),
+                  metrics=(TRANSACTIONS,)),
             panel("Refusal replies", "table", "tx-rcpt", AND(SMTP_IN, REFUSED), w=16, h=14,
-                  rows=(terms("opensmtpd.response", "Reply to RCPT TO", 15),), metrics=(RECIPIENTS,)),
-            panel("Clients with most refused recipients", "table", "tx-rcpt", AND(SMTP_IN, REFUSED), w=16, h=14,
-                  rows=(terms("source.ip", "Client address", 20), terms("source.domain", "Client rDNS", 1, missing=True)),
-                  metrics=(RECIPIENTS,)),
-            panel("AUTH failures over time", "xy", "link-auth", AND(SMTP_IN, AUTH_FAILED), w=16, x=date(),
-                  split=terms("opensmtpd.auth.result", "AUTH result", 2), metrics=(count("AUTH failures"),)),
-            panel("AUTH failures by user", "table", "link-auth", AND(SMTP_IN, AUTH_FAILED), w=16,
-                  rows=(terms("user.name", "AUTH user", 20),), metrics=(count("AUTH failures"),)),
-            panel("AUTH failures by client address", "table", "link-auth", AND(SMTP_IN, AUTH_FAILED), w=16,
-                  rows=(terms("source.ip", "Client address", 20),), metrics=(count("AUTH failures"),)),
-            panel("Filter verdicts over time", "xy", "filter-response", VERDICTS, x=date(),
-                  split=terms("opensmtpd.filter.response.decision", "Decision", 3), metrics=(count("Verdicts"),)),
+                  rows=(terms("opensmtpd.response", "Reply to RCPT TO", 15),), metrics=(RECIPIENTS,),
+                  needs_all="the reply text of each refused RCPT TO is only on its tx-rcpt document"),
+            panel("Clients with most refused recipients", "table", "link-disconnect", AND(NET_IN, "not opensmtpd.counters.recipients_refused : 0"), w=16, h=14,
+                  rows=(terms("source.ip", "Client address", 20), terms("source.domain", "Client rDNS", 1, other=True, missing=True)),
+                  metrics=(metric("sum", "opensmtpd.counters.recipients_refused", "Refused recipients", INTEGER),)),
+            panel("4xx/5xx replies over time", "xy", "link-disconnect", ERROR_REPLIES, x=date(),
+                  metrics=(REPLIES_4XX, REPLIES_5XX),
+                  description="Replies with a 4xx or 5xx code (a multi-line reply counts once), from the session totals, "
+                              "placed at the end of each session. smtp-in: our replies to clients; smtp-out: the remote "
+                              "servers' replies to us (the Direction control picks one)."),
+            panel("4xx/5xx replies by mail host and direction", "table", "link-disconnect", ERROR_REPLIES,
+                  rows=(terms("host.name", "Host", 20), terms("opensmtpd.subsystem", "Subsystem", 2)),
+                  metrics=(count("Sessions with 4xx/5xx"), REPLIES_4XX, REPLIES_5XX),
+                  description="Sessions that got at least one 4xx or 5xx reply, and their replies by class."),
+            panel("Reply codes 4xx/5xx", "table", "protocol-server", ERROR_REPLY, w=16, h=14,
+                  rows=(terms("opensmtpd.subsystem", "Subsystem", 2), terms("opensmtpd.response_code", "Reply code", 20)),
+                  metrics=(count("Replies"),),
+                  description="Every reply line with a code from 400 up (multi-line replies count per line). smtp-in: "
+                              "our replies to clients; smtp-out: the remote servers' replies to us. The classes "
+                              "(4xx, 5xx) per session are in the panels beside it, under both presets.",
+                  needs_all="the code of every reply is only on its own protocol-server document; the sessions "
+                            "count replies by class only (4xx, 5xx)"),
+            panel("Clients with 4xx/5xx replies", "table", "link-disconnect", AND(NET_IN, ERROR_REPLIES), w=16, h=14,
+                  rows=(terms("source.ip", "Client address", 20),
+                        terms("source.domain", "Client rDNS", 1, other=True, missing=True)),
+                  metrics=(count("Sessions with 4xx/5xx"), REPLIES_4XX, REPLIES_5XX)),
+            panel("AUTH failures over time", "xy", "link-disconnect", AND(SMTP_IN, AUTH_FAILURES), w=16, x=date(),
+                  split=terms("opensmtpd.auth.result", "Last AUTH result", 3), metrics=(AUTH_FAILURE_COUNT,),
+                  description="Failed AUTH attempts (link-auth fail or error), from the session totals, placed at the end "
+                              "of each session, by the session's last AUTH result: \"pass\" are sessions that failed "
+                              "before they authenticated."),
+            panel("AUTH failures by user", "table", "link-disconnect", AND(SMTP_IN, AUTH_FAILURES), w=16,
+                  rows=(terms("opensmtpd.auth.user", "AUTH user (last tried)", 20),),
+                  metrics=(AUTH_FAILURE_COUNT, count("Sessions")),
+                  description="Failed AUTH attempts per user name: all failures of a session count under the user of "
+                              "its last attempt (opensmtpd.auth.user)."),
+            panel("Sessions with failed AUTH by client address", "table", "link-disconnect", AND(NET_IN, AUTH_FAILURES), w=16,
+                  rows=(terms("source.ip", "Client address", 20),), metrics=(SESSIONS, AUTH_FAILURE_COUNT),
+                  description="Sessions with at least one failed AUTH attempt, and their failed attempts."),
+            panel("Filter verdicts over time", "xy", "link-disconnect", "not opensmtpd.counters.filter_verdicts : 0", x=date(),
+                  metrics=(metric("sum", "opensmtpd.counters.filter_verdicts", "Verdicts", INTEGER),),
+                  description="Filter decisions other than proceed, from the session totals."),
             panel("Filter verdicts by phase and message", "table", "filter-response", VERDICTS,
                   rows=(terms("opensmtpd.filter.response.decision", "Decision", 3),
                         terms("opensmtpd.filter.response.phase", "Phase", 15),
-                        terms("opensmtpd.filter.response.param", "Message", 10, missing=True)),
-                  metrics=(count("Verdicts"),)),
-            panel("Timeouts over time", "xy", "timeout", None, w=16, x=date(),
-                  split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(count("Timeouts"),)),
-            panel("Timeouts by client", "table", "timeout", AND(SMTP_IN, "source.ip : *"), w=16,
-                  rows=(terms("source.ip", "Client address", 20),), metrics=(count("Timeouts"),)),
-            panel("FCrDNS results (inbound connections)", "pie", "link-connect", SMTP_IN, w=16,
-                  rows=(terms("opensmtpd.fcrdns", "FCrDNS", 3),), metrics=(count("Connections"),)),
-            panel("FCrDNS failures over time", "xy", "link-connect", AND(SMTP_IN, FCRDNS_FAILED), x=date(),
-                  split=terms("opensmtpd.fcrdns", "FCrDNS", 2), metrics=(count("Connections"),)),
-            panel("Clients failing FCrDNS", "table", "link-connect", AND(SMTP_IN, FCRDNS_FAILED),
-                  rows=(terms("source.ip", "Client address", 20), terms("source.domain", "Client rDNS", 1, missing=True)),
-                  metrics=(count("Connections"),)),
+                        terms("opensmtpd.filter.response.param", "Message", 10, other=True, missing=True)),
+                  metrics=(count("Verdicts"),),
+                  needs_all="a session keeps only its last filter decision"),
+            panel("Timeouts over time", "xy", "link-disconnect", "opensmtpd.timeout : true", w=16, x=date(),
+                  split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(SESSIONS,)),
+            panel("Timeouts by client", "table", "link-disconnect", AND(NET_IN, "opensmtpd.timeout : true"), w=16,
+                  rows=(terms("source.ip", "Client address", 20),), metrics=(SESSIONS,)),
+            panel("FCrDNS results (inbound sessions)", "pie", "link-disconnect", NET_IN, w=16,
+                  rows=(terms("opensmtpd.fcrdns", "FCrDNS", 3),), metrics=(SESSIONS,)),
+            panel("FCrDNS failures over time", "xy", "link-disconnect", AND(NET_IN, FCRDNS_FAILED), x=date(),
+                  split=terms("opensmtpd.fcrdns", "FCrDNS", 2), metrics=(SESSIONS,)),
+            panel("Clients failing FCrDNS", "table", "link-disconnect", AND(NET_IN, FCRDNS_FAILED),
+                  rows=(terms("source.ip", "Client address", 20),
+                        terms("source.domain", "Client rDNS", 1, other=True, missing=True)),
+                  metrics=(SESSIONS,)),
+        ],
+    },
+    {
+        "id": "opensmtpd-jsonlog-outbound",
+        "title": "Outbound",
+        "description": "smtp-out: failed connections, refusals and deferrals by recipient domain, remote server and reply code, 4xx/5xx replies per remote server.",
+        "panels": [
+            panel("Connection attempts that failed (smtp-out)", "metric", "link-disconnect",
+                  AND(SMTP_OUT, "opensmtpd.counters.connects : 0"), w=12, h=6, metrics=(SESSIONS,),
+                  description="smtp-out sessions that ended without ever connecting (smtpd reports only their link-disconnect)."),
+            panel("Messages relayed", "metric", "tx-commit", SMTP_OUT, w=12, h=6, metrics=(MESSAGES,)),
+            panel("Refusals and deferrals (smtp-out)", "metric", "tx-rollback", SMTP_OUT, w=12, h=6,
+                  metrics=(count("Refusals"),),
+                  description="Each tx-rollback of smtp-out: a recipient, the sender or the message refused (5xx) or deferred (4xx)."),
+            panel("Deferrals (smtp-out)", "metric", "tx-rollback", AND(SMTP_OUT, "opensmtpd.response_code >= 400 and opensmtpd.response_code < 500"),
+                  w=12, h=6, metrics=(count("Deferrals"),)),
+            panel("Refusals and deferrals by remote server and reply code", "table", "tx-rollback", SMTP_OUT,
+                  rows=(terms("destination.domain", "Remote server", 20, other=True, missing=True),
+                        terms("opensmtpd.response_code", "Reply code", 10, other=True, missing=True)),
+                  metrics=(count("Refusals"),),
+                  description="The remote server's rDNS name and the code of its last reply before the rollback."),
+            panel("Refusals and deferrals by reply", "table", "tx-rollback", SMTP_OUT,
+                  rows=(terms("opensmtpd.response", "Remote reply", 20, other=True, missing=True),),
+                  metrics=(count("Refusals"),)),
+            panel("Refused and deferred recipients by domain and reply code", "table", "tx-rcpt", AND(SMTP_OUT, REFUSED),
+                  rows=(terms("opensmtpd.rcpt_domain", "Recipient domain", 20),
+                        terms("opensmtpd.response_code", "Reply code", 10, other=True, missing=True)),
+                  metrics=(RECIPIENTS,),
+                  needs_all="the recipient a remote server refused is only on its tx-rcpt document (smtp-out rolls back and goes on with the same message)"),
+            panel("Remote servers with 4xx/5xx replies (smtp-out)", "table", "link-disconnect", AND(SMTP_OUT, ERROR_REPLIES),
+                  rows=(terms("destination.ip", "Remote server", 20),
+                        terms("destination.domain", "Remote rDNS", 1, other=True, missing=True)),
+                  metrics=(count("Sessions with 4xx/5xx"), REPLIES_4XX, REPLIES_5XX),
+                  description="Every 4xx/5xx reply of the remote server, at any step (connection, HELO, STARTTLS, AUTH, "
+                              "MAIL FROM, RCPT TO, DATA), from the session totals."),
+            panel("Refusals and deferrals over time", "xy", "tx-rollback", SMTP_OUT, x=date(),
+                  split=terms("opensmtpd.response_code", "Reply code", 5, other=True, missing=True), metrics=(count("Refusals"),)),
+            panel("Deliveries by destination country", "table", "tx-commit", SMTP_OUT,
+                  rows=(terms("destination.geo.country_name", "Country", 20, other=True, missing=True),),
+                  metrics=(MESSAGES,), description="GeoIP of the remote server (added by the ingest pipeline)."),
+            panel("Deliveries by destination autonomous system", "table", "tx-commit", SMTP_OUT,
+                  rows=(terms("destination.as.organization.name", "AS organisation", 20, other=True, missing=True),),
+                  metrics=(MESSAGES,)),
         ],
     },
     {
@@ -287,22 +518,24 @@ DASHBOARDS = [
         "title": "Geography",
         "description": "smtp-in clients by country and autonomous system (GeoIP/ASN added by the ingest pipeline).",
         "panels": [
-            panel("Inbound sessions by country", "xy", "link-disconnect", SMTP_IN, h=15, series="bar_horizontal",
+            map_panel("Inbound sessions map", "link-disconnect", NET_IN, "source.geo.location", w=48, h=18),
+            panel("Inbound sessions by country", "xy", "link-disconnect", NET_IN, h=15, series="bar_horizontal",
                   x=terms("source.geo.country_name", "Country", 20), metrics=(SESSIONS,)),
-            panel("Inbound sessions by autonomous system", "table", "link-disconnect", SMTP_IN, h=15,
+            panel("Inbound sessions by autonomous system", "table", "link-disconnect", NET_IN, h=15,
                   rows=(terms("source.as.number", "AS number", 20),
-                        terms("source.as.organization.name", "AS organisation", 1, missing=True)),
+                        terms("source.as.organization.name", "AS organisation", 1, other=True, missing=True)),
                   metrics=(SESSIONS,)),
-            panel("Inbound sessions over time by country", "xy", "link-disconnect", SMTP_IN, x=date(),
+            panel("Inbound sessions over time by country", "xy", "link-disconnect", NET_IN, x=date(),
                   split=terms("source.geo.country_name", "Country", 5, other=True), metrics=(SESSIONS,)),
-            panel("Plaintext sessions by country", "table", "link-disconnect", AND(SMTP_IN, "tls.established : false"),
+            panel("Plaintext sessions by country", "table", "link-disconnect", AND(NET_IN, "tls.established : false"),
                   rows=(terms("source.geo.country_name", "Country", 20),), metrics=(SESSIONS,)),
-            panel("Messages accepted by client country", "table", "tx-commit", SMTP_IN, w=16, h=14,
+            panel("Messages accepted by client country", "table", "tx-commit", NET_IN, w=16, h=14,
                   rows=(terms("source.geo.country_name", "Country", 20),), metrics=(MESSAGES,)),
-            panel("Refused recipients by client country", "table", "tx-rcpt", AND(SMTP_IN, REFUSED), w=16, h=14,
-                  rows=(terms("source.geo.country_name", "Country", 20),), metrics=(RECIPIENTS,)),
-            panel("AUTH failures by client country", "table", "link-auth", AND(SMTP_IN, AUTH_FAILED), w=16, h=14,
-                  rows=(terms("source.geo.country_name", "Country", 20),), metrics=(count("AUTH failures"),)),
+            panel("Refused recipients by client country", "table", "link-disconnect", NET_IN, w=16, h=14,
+                  rows=(terms("source.geo.country_name", "Country", 20),),
+                  metrics=(metric("sum", "opensmtpd.counters.recipients_refused", "Refused recipients", INTEGER),)),
+            panel("Sessions with failed AUTH by client country", "table", "link-disconnect", AND(NET_IN, AUTH_FAILURES), w=16, h=14,
+                  rows=(terms("source.geo.country_name", "Country", 20),), metrics=(SESSIONS, AUTH_FAILURE_COUNT)),
         ],
     },
 ]
@@ -311,10 +544,7 @@ FIELD_FORMATS = {
     "opensmtpd.transaction.size": {"id": "bytes"},
     "opensmtpd.counters.bytes": {"id": "bytes"},
     "opensmtpd.jsonlog.document_bytes": {"id": "bytes"},
-    "opensmtpd.session.duration_us": {
-        "id": "duration",
-        "params": {"inputFormat": "microseconds", "outputFormat": "humanizePrecise", "outputPrecision": 1},
-    },
+    "opensmtpd.session.duration_us": DURATION,
 }
 
 # ---------------------------------------------------------------------------
@@ -322,7 +552,10 @@ FIELD_FORMATS = {
 
 
 def query_of(p: dict) -> str:
-    q = f'event.action : "{p["action"]}"'
+    actions = p["action"] if isinstance(p["action"], tuple) else (p["action"],)
+    q = " or ".join(f'event.action : "{a}"' for a in actions)
+    if len(actions) > 1:
+        q = f"({q})"
     if p["where"]:
         q += f' and ({p["where"]})'
     return q
@@ -361,6 +594,23 @@ def lens_column(spec: dict, types: dict[str, str], order_by: str | None) -> dict
                 "exclude": [],
                 "includeIsRegex": False,
                 "excludeIsRegex": False,
+            },
+        }
+    if op == "range":
+        return {
+            "label": spec["label"],
+            "customLabel": True,
+            "dataType": "string",
+            "operationType": "range",
+            "sourceField": spec["field"],
+            "isBucketed": True,
+            "scale": "ordinal",
+            "params": {
+                "type": "range",
+                "ranges": [{"from": lo, "to": hi, "label": label} for lo, hi, label in spec["ranges"]],
+                "maxBars": "auto",
+                "includeEmptyRows": True,
+                "parentFormat": {"id": "range", "params": {"template": "arrow_right", "replaceInfinity": True}},
             },
         }
     if op == "count":
@@ -514,24 +764,170 @@ def layout(panels: list[dict]) -> list[dict]:
     return grids
 
 
+def controls(dash_id: str) -> tuple[dict, list[dict]]:
+    """Options-list controls above the panels, and their data view references."""
+    panels = {}
+    refs = []
+    for order, (field, label) in enumerate(CONTROLS):
+        cid = uid(dash_id, "control", field)
+        panels[cid] = {
+            "order": order,
+            "width": "medium",
+            "grow": True,
+            "type": "optionsListControl",
+            "explicitInput": {
+                "id": cid,
+                "fieldName": field,
+                "title": label,
+                "searchTechnique": "prefix",
+                "selectedOptions": [],
+                "sort": {"by": "_count", "direction": "desc"},
+                "enhancements": {},
+            },
+        }
+        refs.append({"type": "index-pattern", "id": DATA_VIEW_ID, "name": f"controlGroup_{cid}:optionsListDataView"})
+    group = {
+        "controlStyle": "oneLine",
+        "chainingSystem": "HIERARCHICAL",
+        "showApplySelections": False,
+        "ignoreParentSettingsJSON": json.dumps(
+            {"ignoreFilters": False, "ignoreQuery": False, "ignoreTimerange": False, "ignoreValidations": False},
+            separators=(",", ":")),
+        "panelsJSON": json.dumps(panels, separators=(",", ":")),
+    }
+    return group, refs
+
+
+def map_id(dash_id: str, index: int) -> str:
+    return f"{dash_id}-map-{index}"
+
+
+def map_object(dash_id: str, index: int, p: dict) -> dict:
+    layer_id = uid(dash_id, str(index), "map-layer")
+    layers = [
+        {
+            "sourceDescriptor": {"type": "EMS_TMS", "isAutoSelect": True, "lightModeDefault": "road_map_desaturated"},
+            "id": uid(dash_id, str(index), "basemap"),
+            "label": None,
+            "minZoom": 0,
+            "maxZoom": 24,
+            "alpha": 1,
+            "visible": True,
+            "style": {"type": "EMS_VECTOR_TILE", "color": ""},
+            "includeInFitToBounds": True,
+            "type": "EMS_VECTOR_TILE",
+        },
+        {
+            "sourceDescriptor": {
+                "type": "ES_GEO_GRID",
+                "id": uid(dash_id, str(index), "map-source"),
+                "geoField": p["geo_field"],
+                "requestType": "point",
+                "resolution": "COARSE",
+                "metrics": [{"type": "count", "label": "Sessions"}],
+                "applyGlobalQuery": True,
+                "applyGlobalTime": True,
+                "applyForceRefresh": True,
+                "indexPatternRefName": "layer_0_source_index_pattern",
+            },
+            "id": layer_id,
+            "label": p["title"],
+            "minZoom": 0,
+            "maxZoom": 24,
+            "alpha": 0.75,
+            "visible": True,
+            "style": {
+                "type": "VECTOR",
+                "properties": {
+                    "fillColor": {"type": "DYNAMIC", "options": {
+                        "color": "Blues", "colorCategory": "palette_0",
+                        "field": {"name": "doc_count", "origin": "source"},
+                        "fieldMetaOptions": {"isEnabled": True, "sigma": 3}, "type": "ORDINAL"}},
+                    "lineColor": {"type": "STATIC", "options": {"color": "#FFFFFF"}},
+                    "lineWidth": {"type": "STATIC", "options": {"size": 1}},
+                    "iconSize": {"type": "DYNAMIC", "options": {
+                        "minSize": 7, "maxSize": 32, "field": {"name": "doc_count", "origin": "source"},
+                        "fieldMetaOptions": {"isEnabled": True, "sigma": 3}}},
+                    "symbolizeAs": {"options": {"value": "circle"}},
+                    "icon": {"type": "STATIC", "options": {"value": "marker"}},
+                },
+                "isTimeAware": True,
+            },
+            "includeInFitToBounds": True,
+            "type": "GEOJSON_VECTOR",
+            "joins": [],
+            "query": {"query": query_of(p), "language": "kuery"},
+        },
+    ]
+    return {
+        "id": map_id(dash_id, index),
+        "type": "map",
+        "attributes": {
+            "title": TITLE_PREFIX + p["title"],
+            "description": p["description"],
+            "layerListJSON": json.dumps(layers, separators=(",", ":")),
+            "mapStateJSON": json.dumps({"zoom": 1.5, "center": {"lon": 0, "lat": 20},
+                                        "query": {"query": "", "language": "kuery"}, "filters": [],
+                                        "settings": {"autoFitToDataBounds": False}}, separators=(",", ":")),
+            "uiStateJSON": json.dumps({"isLayerTOCOpen": True, "openTOCDetails": []}, separators=(",", ":")),
+        },
+        "references": [{"type": "index-pattern", "id": DATA_VIEW_ID, "name": "layer_0_source_index_pattern"}],
+        "coreMigrationVersion": CORE_MIGRATION_VERSION,
+        "typeMigrationVersion": MAP_MIGRATION_VERSION,
+        "managed": False,
+    }
+
+
+def search_object() -> dict:
+    return {
+        "id": SEARCH_ID,
+        "type": "search",
+        "attributes": {
+            "title": TITLE_PREFIX + SEARCH_TITLE,
+            "description": "Every session document with the fields to drill down on. Filter on "
+                           "opensmtpd.session.id to follow one session; @timestamp has millisecond "
+                           "precision in Elasticsearch, event.sequence keeps the order within a session.",
+            "columns": SEARCH_COLUMNS,
+            "sort": [["@timestamp", "desc"], ["event.sequence", "desc"]],
+            "grid": {},
+            "hideChart": False,
+            "isTextBasedQuery": False,
+            "kibanaSavedObjectMeta": {
+                "searchSourceJSON": json.dumps(
+                    {"query": {"query": SEARCH_QUERY, "language": "kuery"}, "filter": [],
+                     "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"}, separators=(",", ":"))
+            },
+        },
+        "references": [{"type": "index-pattern", "id": DATA_VIEW_ID,
+                        "name": "kibanaSavedObjectMeta.searchSourceJSON.index"}],
+        "coreMigrationVersion": CORE_MIGRATION_VERSION,
+        "typeMigrationVersion": SEARCH_MIGRATION_VERSION,
+        "managed": False,
+    }
+
+
 def dashboard_object(d: dict, types: dict[str, str]) -> dict:
     panels_json = []
     references = []
     for i, (p, grid) in enumerate(zip(d["panels"], layout(d["panels"]))):
         pid = uid(d["id"], str(i), "panel")
-        attrs = lens_attributes(d["id"], i, p, types)
-        panels_json.append(
-            {
-                "type": "lens",
-                "gridData": {**grid, "i": pid},
-                "panelIndex": pid,
-                "embeddableConfig": {"attributes": attrs, "enhancements": {}},
-                "title": p["title"],
-                "version": PANEL_VERSION,
-            }
-        )
-        for ref in attrs["references"]:
-            references.append({"type": ref["type"], "id": ref["id"], "name": f"{pid}:{ref['name']}"})
+        entry = {"gridData": {**grid, "i": pid}, "panelIndex": pid, "version": PANEL_VERSION}
+        if p["kind"] == "lens":
+            attrs = lens_attributes(d["id"], i, p, types)
+            entry.update({"type": "lens", "embeddableConfig": {"attributes": attrs, "enhancements": {}},
+                          "title": p["title"]})
+            for ref in attrs["references"]:
+                references.append({"type": ref["type"], "id": ref["id"], "name": f"{pid}:{ref['name']}"})
+        else:
+            # By reference: the search and the map are objects of their own.
+            kind = p["kind"]
+            target = SEARCH_ID if kind == "search" else map_id(d["id"], i)
+            entry.update({"type": kind, "embeddableConfig": {"enhancements": {}}, "title": p["title"],
+                          "panelRefName": f"panel_{pid}"})
+            references.append({"type": kind, "id": target, "name": f"{pid}:panel_{pid}"})
+        panels_json.append(entry)
+    group, control_refs = controls(d["id"])
+    references += control_refs
     return {
         "id": d["id"],
         "type": "dashboard",
@@ -544,6 +940,7 @@ def dashboard_object(d: dict, types: dict[str, str]) -> dict:
                  "hidePanelTitles": False},
                 separators=(",", ":"),
             ),
+            "controlGroupInput": group,
             "timeRestore": True,
             "timeFrom": "now-7d",
             "timeTo": "now",
@@ -586,14 +983,20 @@ def data_view_object() -> dict:
 
 def saved_objects() -> list[dict]:
     types = load_types()
-    return [data_view_object()] + [dashboard_object(d, types) for d in DASHBOARDS]
+    maps = [map_object(d["id"], i, p) for d in DASHBOARDS for i, p in enumerate(d["panels"]) if p["kind"] == "map"]
+    return [data_view_object(), search_object()] + maps + [dashboard_object(d, types) for d in DASHBOARDS]
+
+
+def chart_panels() -> list[tuple[dict, dict]]:
+    """(dashboard, panel) for every Lens and map panel."""
+    return [(d, p) for d in DASHBOARDS for p in d["panels"] if p["kind"] != "search"]
 
 
 # ---------------------------------------------------------------------------
 # PANELS.md: the panel list with the fields each one uses.
 
 
-QUERY_FIELD = re.compile(r"([A-Za-z_@][A-Za-z0-9_@.]*)\s*:")
+QUERY_FIELD = re.compile(r"([A-Za-z_@][A-Za-z0-9_@.]*)\s*(?::|>=|<=|>|<)")
 
 
 def panel_fields(p: dict) -> list[str]:
@@ -602,6 +1005,8 @@ def panel_fields(p: dict) -> list[str]:
     for spec in p["rows"] + [p["x"], p["split"]] + p["metrics"]:
         if spec and spec.get("field") and spec["field"] not in fields:
             fields.append(spec["field"])
+    if p.get("geo_field"):
+        fields.append(p["geo_field"])
     for name in QUERY_FIELD.findall(p["where"] or ""):
         if name not in fields:
             fields.append(name)
@@ -609,38 +1014,68 @@ def panel_fields(p: dict) -> list[str]:
 
 
 def panels_markdown() -> str:
-    kinds = {"metric": "metric", "xy": "chart", "pie": "donut", "table": "table"}
+    kinds = {"metric": "metric", "xy": "chart", "pie": "donut", "table": "table", "map": "map"}
     out = [
         "# Kibana panels and the fields they use",
         "",
         "Generated by `dashboards/generate.py`; do not edit. Every panel counts one kind of",
-        "event (its query starts with `event.action : \"...\"`), because every document",
-        "repeats the whole session. \"Fields\" lists the fields of the panel's columns,",
-        "then those its query filters on besides `event.action`. Fields marked † are added",
-        "by the ingest pipeline (`elasticsearch/pipeline-fields.json`); all others are",
-        "written by filter-jsonlog (`schema/fields.json`).",
+        "document (its query starts with `event.action : \"...\"`; transaction panels take",
+        "`tx-commit` or `tx-rollback`, which end each smtp-in transaction once), because every",
+        "document repeats the whole session. \"Fields\" lists the fields of the panel's",
+        "columns, then those its query filters on besides `event.action`. Fields marked † are",
+        "added by the ingest pipeline (`elasticsearch/pipeline-fields.json`), ‡ by Filebeat",
+        "(`elasticsearch/shipper-fields.json`); all others are written by filter-jsonlog",
+        "(`schema/fields.json`).",
+        "",
+        "\"Presets\": `both` panels show the same numbers under `--events all` and",
+        "`--events summaries` (tests/elastic/test_panels.py checks it against counts made from",
+        "the report lines); `all` panels need documents that `summaries` leaves out, and the",
+        "last section says which and why.",
+        "",
+        "Every dashboard has filter controls on " + ", ".join(f"`{f}` ({label})" for f, label in CONTROLS) +
+        f", and the Overview ends with the saved search **{TITLE_PREFIX}{SEARCH_TITLE}** (id `{SEARCH_ID}`,"
+        " sorted by `@timestamp`, then `event.sequence`) for drill-down.",
         "",
     ]
-    pipeline = {f["name"] for f in json.loads((REPO / "elasticsearch" / "pipeline-fields.json").read_text())["fields"]}
+    fieldsets = {}
+    for name in ("pipeline-fields.json", "shipper-fields.json"):
+        fieldsets[name] = {f["name"] for f in json.loads((REPO / "elasticsearch" / name).read_text())["fields"]}
     actions = []
-    for d in DASHBOARDS:
-        for p in d["panels"]:
-            if p["action"] not in actions and p["action"] not in ("stats", "documents-dropped"):
-                actions.append(p["action"])
+    for d, p in chart_panels():
+        for a in (p["action"] if isinstance(p["action"], tuple) else (p["action"],)):
+            if a not in actions and a not in ("stats", "documents-dropped"):
+                actions.append(a)
+    summaries = [a for a in actions if a in SUMMARIES_EVENTS]
     out += [
-        "Session events the dashboards count (keep them in filter-jsonlog's `--events`",
-        "selection; the self-metrics documents `stats` and `documents-dropped` are always",
-        "written): " + ", ".join(f"`{a}`" for a in actions) + ".",
+        "Session events the dashboards count (the self-metrics documents `stats` and",
+        "`documents-dropped` are always written): " + ", ".join(f"`{a}`" for a in actions) + ".",
+        "With `--events summaries`, " + ", ".join(f"`{a}`" for a in summaries) + " are written.",
         "",
     ]
     for d in DASHBOARDS:
         out += [f"## {TITLE_PREFIX}{d['title']}", "", d["description"], ""]
-        out += ["| Panel | Type | Query | Fields |", "|---|---|---|---|"]
+        out += ["| Panel | Type | Presets | Query | Fields |", "|---|---|---|---|---|"]
         for p in d["panels"]:
-            fields = ", ".join(f"`{f}`" + ("†" if f in pipeline else "") for f in panel_fields(p))
+            if p["kind"] == "search":
+                continue
+            marks = []
+            for f in panel_fields(p):
+                mark = "†" if f in fieldsets["pipeline-fields.json"] else "‡" if f in fieldsets["shipper-fields.json"] else ""
+                marks.append(f"`{f}`{mark}")
             query = query_of(p).replace("|", "\\|")
-            out.append(f"| {p['title']} | {kinds[p['vis']]} | `{query}` | {fields} |")
+            presets = "all" if p["needs_all"] else "both"
+            if p["action"] in ("stats", "documents-dropped"):
+                presets = "metric"
+            out.append(f"| {p['title']} | {kinds[p['vis']]} | {presets} | `{query}` | {', '.join(marks)} |")
         out.append("")
+    out += ["## Panels that need `--events all`", "",
+            "Under `--events summaries` these panels stay empty; everything else works the same.",
+            "`metric` panels count filter-jsonlog's self-metrics documents, written under every preset.", ""]
+    for d, p in chart_panels():
+        if p["needs_all"]:
+            out.append(f"- **{p['title']}** ({d['title']}): {p['needs_all']}.")
+    out += ["", "## What the numbers mean, where it is not obvious", ""] + [f"- {c}" for c in CAVEATS]
+    out.append("")
     return "\n".join(out)
 
 
@@ -651,8 +1086,7 @@ def outputs() -> dict[Path, str]:
     objs = saved_objects()
     files = {NDJSON_OUT: "".join(json.dumps(o, separators=(",", ":"), ensure_ascii=True) + "\n" for o in objs)}
     for o in objs:
-        folder = "index-pattern" if o["type"] == "index-pattern" else "dashboard"
-        files[BEATS_DIR / folder / f"{o['id']}.json"] = json.dumps(o, indent=2, ensure_ascii=True) + "\n"
+        files[BEATS_DIR / o["type"] / f"{o['id']}.json"] = json.dumps(o, indent=2, ensure_ascii=True) + "\n"
     files[PANELS_OUT] = panels_markdown()
     return files
 

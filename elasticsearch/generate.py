@@ -7,6 +7,7 @@
 Inputs (the only sources of truth):
   schema/fields.json                  every field the filter writes, with its type
   elasticsearch/pipeline-fields.json  every field the ingest pipeline adds
+  elasticsearch/shipper-fields.json   the fields Filebeat adds that the dashboards use
 
 Outputs (committed; tests/elastic checks that they match this script):
   elasticsearch/index-template.json   body of PUT _index_template/logs-opensmtpd.jsonlog
@@ -26,6 +27,7 @@ REPO = HERE.parent
 
 SCHEMA = REPO / "schema" / "fields.json"
 PIPELINE_FIELDS = HERE / "pipeline-fields.json"
+SHIPPER_FIELDS = HERE / "shipper-fields.json"
 TEMPLATE_OUT = HERE / "index-template.json"
 PIPELINE_OUT = HERE / "ingest-pipeline.json"
 
@@ -35,6 +37,9 @@ PIPELINE_NAME = f"logs-{DATASET}"
 INDEX_PATTERN = f"logs-{DATASET}-*"
 CUSTOM_COMPONENT = f"logs-{DATASET}@custom"
 ECS_VERSION = "9.4.0"
+# Bumped whenever the template or the pipeline changes in a way a loaded copy
+# should be replaced for (GET _index_template shows which one a cluster has).
+VERSION = 2
 # Above the built-in "logs" template (priority 100, pattern logs-*-*).
 PRIORITY = 200
 # The ECS default for keyword fields; longer values are kept in _source but
@@ -57,8 +62,8 @@ def load_fields(path: Path) -> list[dict]:
 
 
 def all_fields() -> list[dict]:
-    """Schema fields, then pipeline fields (names are unique across both)."""
-    return load_fields(SCHEMA) + load_fields(PIPELINE_FIELDS)
+    """Schema, pipeline, then shipper fields (names are unique across all three)."""
+    return load_fields(SCHEMA) + load_fields(PIPELINE_FIELDS) + load_fields(SHIPPER_FIELDS)
 
 
 def leaf_mapping(es_type: str) -> dict:
@@ -101,6 +106,11 @@ def build_template() -> dict:
         "index_patterns": [INDEX_PATTERN],
         "data_stream": {},
         "priority": PRIORITY,
+        "version": VERSION,
+        # The built-in logs template has it too: without it, a cluster with
+        # action.auto_create_index restricted refuses to create the data
+        # stream on Filebeat's first write.
+        "allow_auto_create": True,
         "composed_of": [
             "logs@mappings",
             "logs@settings",
@@ -160,11 +170,61 @@ DOMAIN_SCRIPT = "\n".join(
         "  if (rcpt != null) {",
         "    ctx.opensmtpd.rcpt_domain = rcpt;",
         "  }",
+        "  def tx = ctx.opensmtpd.transaction;",
+        "  if (tx instanceof Map && tx.rcpt instanceof List) {",
+        "    List refused = new ArrayList();",
+        "    List refusedDomains = new ArrayList();",
+        "    for (def r : tx.rcpt) {",
+        "      if (r instanceof Map && r.result instanceof String && r.result != 'ok' && r.address instanceof String) {",
+        "        if (!refused.contains(r.address)) {",
+        "          refused.add(r.address);",
+        "        }",
+        "        String d = domainOf(r.address);",
+        "        if (d != null && !refusedDomains.contains(d)) {",
+        "          refusedDomains.add(d);",
+        "        }",
+        "      }",
+        "    }",
+        "    if (!refused.isEmpty()) {",
+        "      ctx.opensmtpd.refused_rcpts = refused;",
+        "    }",
+        "    if (!refusedDomains.isEmpty()) {",
+        "      ctx.opensmtpd.refused_domains = refusedDomains;",
+        "    }",
+        "  }",
         "}",
     ]
 )
 
 SMTP_IN = "ctx.opensmtpd?.subsystem == 'smtp-in' && ctx.source?.ip != null"
+SMTP_OUT = "ctx.opensmtpd?.subsystem == 'smtp-out' && ctx.destination?.ip != null"
+
+# Standalone Filebeat (filebeat/*.yml) sets data_stream.* with add_fields; a
+# shipper that does not gets them from the data stream's own name
+# (logs-<dataset>-<namespace>), which is what a constant_keyword must hold.
+DATA_STREAM_SCRIPT = "\n".join(
+    [
+        "if (ctx._index instanceof String) {",
+        "  String name = (String) ctx._index;",
+        "  int first = name.indexOf('-');",
+        "  int last = name.lastIndexOf('-');",
+        "  if (first > 0 && last > first + 1 && last + 1 < name.length()) {",
+        "    if (!(ctx.data_stream instanceof Map)) {",
+        "      ctx.data_stream = new HashMap();",
+        "    }",
+        "    if (ctx.data_stream.type == null) {",
+        "      ctx.data_stream.type = name.substring(0, first);",
+        "    }",
+        "    if (ctx.data_stream.dataset == null) {",
+        "      ctx.data_stream.dataset = name.substring(first + 1, last);",
+        "    }",
+        "    if (ctx.data_stream.namespace == null) {",
+        "      ctx.data_stream.namespace = name.substring(last + 1);",
+        "    }",
+        "  }",
+        "}",
+    ]
+)
 
 
 def build_pipeline() -> dict:
@@ -181,7 +241,7 @@ def build_pipeline() -> dict:
         }
 
     return {
-        "description": "filter-jsonlog: enrich OpenSMTPD session documents (ECS version, ingest time, GeoIP/ASN of smtp-in clients, related.*, sender and recipient domains)",
+        "description": "filter-jsonlog: enrich OpenSMTPD session documents (ECS version, ingest time, GeoIP/ASN of smtp-in clients and smtp-out servers, related.*, sender, recipient and refused-recipient domains, data_stream.*)",
         "processors": [
             {"set": {"tag": "ecs-version", "field": "ecs.version", "value": ECS_VERSION}},
             {"set": {"tag": "event-ingested", "field": "event.ingested", "value": "{{{_ingest.timestamp}}}"}},
@@ -223,6 +283,44 @@ def build_pipeline() -> dict:
                     "ignore_missing": True,
                 }
             },
+            {
+                "geoip": {
+                    "tag": "destination-geo",
+                    "if": SMTP_OUT,
+                    "field": "destination.ip",
+                    "target_field": "destination.geo",
+                    "database_file": "GeoLite2-City.mmdb",
+                    "properties": GEO_PROPERTIES,
+                    "ignore_missing": True,
+                }
+            },
+            {
+                "geoip": {
+                    "tag": "destination-as",
+                    "if": SMTP_OUT,
+                    "field": "destination.ip",
+                    "target_field": "destination.as",
+                    "database_file": "GeoLite2-ASN.mmdb",
+                    "properties": ["asn", "organization_name"],
+                    "ignore_missing": True,
+                }
+            },
+            {
+                "rename": {
+                    "tag": "destination-as-number",
+                    "field": "destination.as.asn",
+                    "target_field": "destination.as.number",
+                    "ignore_missing": True,
+                }
+            },
+            {
+                "rename": {
+                    "tag": "destination-as-organization",
+                    "field": "destination.as.organization_name",
+                    "target_field": "destination.as.organization.name",
+                    "ignore_missing": True,
+                }
+            },
             append("related.ip", "source.ip"),
             append("related.ip", "destination.ip"),
             append("related.user", "user.name"),
@@ -232,8 +330,16 @@ def build_pipeline() -> dict:
                 "script": {
                     "tag": "mail-domains",
                     "lang": "painless",
-                    "description": "opensmtpd.from_domain, opensmtpd.to_domains, opensmtpd.rcpt_domain",
+                    "description": "opensmtpd.from_domain, opensmtpd.to_domains, opensmtpd.rcpt_domain, opensmtpd.refused_rcpts, opensmtpd.refused_domains",
                     "source": DOMAIN_SCRIPT,
+                }
+            },
+            {
+                "script": {
+                    "tag": "data-stream",
+                    "lang": "painless",
+                    "description": "data_stream.* from the data stream's name when the shipper did not set them",
+                    "source": DATA_STREAM_SCRIPT,
                 }
             },
             {"pipeline": {"tag": "logs-custom", "name": "logs@custom", "ignore_missing_pipeline": True}},

@@ -592,13 +592,14 @@ fn step<W: Write>(rng: &mut Rng, s: &mut Session, out: &mut Out<'_, W>) -> io::R
             out.client(sid, format_args!("DATA"))?;
             out.filter(sid, "data")?;
             let reply = format_args!("354 Enter mail, end with \".\" on a line by itself");
-            let data = format_args!("{msgid:08x}|ok");
+            // format_args! inline: a binding of it outlives its temporaries
+            // only since Rust 1.89, and rust-version is 1.88.
             if old {
-                out.ev(sid, "tx-data", Some(data))?;
+                out.ev(sid, "tx-data", Some(format_args!("{msgid:08x}|ok")))?;
                 out.server(sid, reply)?;
             } else {
                 out.server(sid, reply)?;
-                out.ev(sid, "tx-data", Some(data))?;
+                out.ev(sid, "tx-data", Some(format_args!("{msgid:08x}|ok")))?;
             }
         }
         Cmd::Dot => {
@@ -678,7 +679,7 @@ pub fn generate<W: Write>(opts: &Options, w: &mut W) -> io::Result<Written> {
     let mut open: Vec<Session> = Vec::with_capacity(concurrency.min(1 << 16));
     let mut started = 0u64;
     loop {
-        let budget_left = opts.events.map_or(true, |max| out.written.events < max);
+        let budget_left = opts.events.is_none_or(|max| out.written.events < max);
         while open.len() < concurrency && started < opts.sessions && budget_left {
             let mut s = Session::new(&mut rng, started, opts);
             started += 1;

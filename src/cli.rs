@@ -95,6 +95,61 @@ pub enum Command {
         /// Input files; `-` or none means stdin.
         files: Vec<PathBuf>,
     },
+    /// Check what starting under smtpd with these options would find
+    /// (options, hash key file, output), as smtpd's filter user; exits 1
+    /// on a problem.
+    Check,
+    /// Summarize filter-jsonlog documents (plain or gzip files, syslog
+    /// lines) as text, JSON or HTML; the filter options do not apply.
+    Report(ReportArgs),
+}
+
+/// `report`'s own flags (shown under their own heading: clap also lists
+/// the filter's global flags, which do not apply).
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Report options")]
+pub struct ReportArgs {
+    /// Count documents at or after this time (UTC): YYYY-MM-DD[THH:MM[:SS]],
+    /// today, yesterday, now or -N[mhd].
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Count documents before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Rows per table.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// text (for a cron mail), json or html (one self-contained page).
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = ["text", "json", "html"])]
+    pub format: String,
+    /// Files of documents (plain or gzip); `-` or none means stdin.
+    pub files: Vec<PathBuf>,
+}
+
+impl ReportArgs {
+    /// The report's options.
+    pub fn options(&self) -> Result<crate::report::Options, crate::report::BadTime> {
+        let time = |t: &Option<String>| t.as_deref().map(crate::report::parse_time).transpose();
+        Ok(crate::report::Options {
+            since: time(&self.since)?,
+            until: time(&self.until)?,
+            top: self.top,
+            format: match self.format.as_str() {
+                "json" => crate::report::Format::Json,
+                "html" => crate::report::Format::Html,
+                _ => crate::report::Format::Text,
+            },
+            inputs: if self.files.is_empty() {
+                vec![None]
+            } else {
+                self.files
+                    .iter()
+                    .map(|f| (f.as_os_str() != "-").then(|| f.clone()))
+                    .collect()
+            },
+        })
+    }
 }
 
 /// Where documents go.
@@ -156,6 +211,8 @@ pub enum ConfigError {
     Privacy(crate::privacy::PrivacyError),
     /// The hash key file could not be read.
     KeyFile(PathBuf, String),
+    /// `report` has no filter configuration.
+    NotFilter,
 }
 
 impl fmt::Display for ConfigError {
@@ -180,6 +237,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Select(e) => e.fmt(f),
             ConfigError::Privacy(e) => write!(f, "--address-privacy/--user-privacy: {e}"),
             ConfigError::KeyFile(path, e) => write!(f, "--hash-key-file {}: {e}", path.display()),
+            ConfigError::NotFilter => write!(f, "report reads documents; it runs no filter"),
         }
     }
 }
@@ -190,8 +248,9 @@ impl Args {
     /// Validates the flags into a configuration.
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mode = match &self.command {
-            None => Mode::Filter,
+            None | Some(Command::Check) => Mode::Filter,
             Some(Command::Replay { files }) if files.is_empty() => Mode::Replay(vec![None]),
+            Some(Command::Report(_)) => return Err(ConfigError::NotFilter),
             Some(Command::Replay { files }) => Mode::Replay(
                 files
                     .iter()

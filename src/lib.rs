@@ -14,13 +14,17 @@
 //! `privacy` decides what personal data the session keeps, and `select`
 //! which documents are written; `signals` installs the handlers first and
 //! lets SIGTERM end the input.
+//!
+//! `report` is apart: it reads documents back and summarizes them.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod document;
 pub mod input;
 pub mod privacy;
 pub mod protocol;
+pub mod report;
 pub mod run;
 pub mod select;
 pub mod session;

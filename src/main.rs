@@ -1,7 +1,7 @@
 //! filter-jsonlog: see the library crate for how it works.
 
 use clap::Parser;
-use filter_jsonlog::cli::Args;
+use filter_jsonlog::cli::{Args, Command};
 use filter_jsonlog::signals::Signals;
 use std::io::Write;
 use std::process::ExitCode;
@@ -23,6 +23,17 @@ fn main() -> ExitCode {
         }
     };
     let args = Args::parse();
+    if let Some(filter_jsonlog::cli::Command::Report(report)) = &args.command {
+        return report_main(report);
+    }
+    if matches!(args.command, Some(Command::Check)) {
+        let ok = filter_jsonlog::check::run(&args, std::io::stdout().lock());
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
     let result = args.config().map_err(|e| e.to_string()).and_then(|config| {
         filter_jsonlog::run::start(&config, &signals).map_err(|e| e.to_string())
     });
@@ -37,6 +48,31 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             say(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `report`: the figures to stdout; exit 1 when an input could not be read
+/// (the report is still written), 2 on bad flags.
+fn report_main(args: &filter_jsonlog::cli::ReportArgs) -> ExitCode {
+    let options = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            say(&format!("report: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match filter_jsonlog::report::run(&options, &mut out) {
+        Ok(outcome) if outcome.unreadable_inputs == 0 => ExitCode::SUCCESS,
+        Ok(_) => {
+            say("report: some inputs could not be read (see the report's input section)");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            say(&format!("report: {e}"));
             ExitCode::from(1)
         }
     }

@@ -8,7 +8,7 @@
 use crate::document::{self, Renderer};
 use crate::input::{LineReader, RawLine};
 use crate::privacy::Privacy;
-use crate::protocol::{parse_line, Handshake, Line, Registration};
+use crate::protocol::{describe_line, is_event_name, parse_line, Handshake, Line, Registration};
 use crate::select::Selection;
 use crate::session::{Expiry, Limits, SessionTable, Snapshot};
 use crate::sink::Outlet;
@@ -105,7 +105,7 @@ impl<O: Outlet> Pipeline<O> {
             Err(_) => {
                 add(&self.counters.internal_errors, 1);
                 self.warner.warn("internal_error", || {
-                    format!("line skipped: {}", preview(raw.bytes))
+                    format!("line skipped: {}", describe_line(raw.bytes))
                 });
                 None
             }
@@ -118,8 +118,9 @@ impl<O: Outlet> Pipeline<O> {
             Ok(Line::Report(report)) => report,
             Err(e) => {
                 self.counters.reject(e);
-                self.warner
-                    .warn(e.code(), || format!("line skipped: {}", preview(bytes)));
+                self.warner.warn(e.code(), || {
+                    format!("line skipped: {}", describe_line(bytes))
+                });
                 return None;
             }
         };
@@ -135,7 +136,12 @@ impl<O: Outlet> Pipeline<O> {
         if report.event.kind().is_none() {
             add(&self.counters.unknown_events, 1);
             self.warner.warn("unknown_event", || {
-                format!("event {} not known", preview(report.event.name()))
+                let name = report.event.name();
+                if is_event_name(name) {
+                    format!("event {} not known", name.escape_ascii())
+                } else {
+                    format!("an event name of {} bytes not known", name.len())
+                }
             });
         }
         let Pipeline {
@@ -153,8 +159,9 @@ impl<O: Outlet> Pipeline<O> {
         } else {
             report.time
         };
-        let snap = table.apply_at(&report, clock);
-        emit(renderer, buf, outlet, counters, selection, &snap, cut);
+        let mut snap = table.apply_at(&report, clock);
+        snap.event.line_cut = cut;
+        emit(renderer, buf, outlet, counters, selection, &snap);
         table.sweep_idle();
         counters.sessions_open.store(
             table.open_sessions() as u64,
@@ -181,7 +188,7 @@ impl<O: Outlet> Pipeline<O> {
                 Some(Expiry::Evicted) => add(&counters.sessions_evicted, 1),
                 _ => {}
             }
-            emit(renderer, buf, outlet, counters, selection, &snap, false);
+            emit(renderer, buf, outlet, counters, selection, &snap);
         });
     }
 
@@ -263,7 +270,6 @@ fn emit<O: Outlet>(
     counters: &Counters,
     selection: &Selection,
     snap: &Snapshot<'_>,
-    input_cut: bool,
 ) {
     if !selection.wants(snap) {
         add(&counters.documents_skipped, 1);
@@ -272,19 +278,15 @@ fn emit<O: Outlet>(
     let rendered = renderer.render(snap, buf);
     add(&counters.documents, 1);
     add(&counters.document_bytes, buf.len() as u64 + 1);
-    if rendered.truncated || input_cut {
+    // The counter counts documents that say they are truncated: one mark,
+    // one owner (the renderer), one count.
+    if rendered.truncated {
         add(&counters.documents_truncated, 1);
     }
     if rendered.invalid_utf8 {
         add(&counters.documents_invalid_utf8, 1);
     }
     outlet.push(buf);
-}
-
-/// The start of a line for a warning, escaped to printable ASCII: raw
-/// input must not put control bytes into smtpd's log.
-fn preview(bytes: &[u8]) -> String {
-    bytes.get(..120).unwrap_or(bytes).escape_ascii().to_string()
 }
 
 /// How the loop ended.

@@ -313,14 +313,14 @@ fn one_megabyte_lines() {
     );
     // Longer than the input bound (1 MiB): cut, still a document, marked.
     input.extend(head("protocol-server").bytes());
-    input.extend(std::iter::repeat(b'x').take(1_500_000));
+    input.extend(std::iter::repeat_n(b'x', 1_500_000));
     input.push(b'\n');
     // Just under the bound: whole, but shortened by the size policy.
     input.extend(head("protocol-client").bytes());
-    input.extend(std::iter::repeat(b'y').take(1_000_000));
+    input.extend(std::iter::repeat_n(b'y', 1_000_000));
     input.push(b'\n');
     // 2 MB of garbage on one line: rejected, nothing else lost.
-    input.extend(std::iter::repeat(b'|').take(2_000_000));
+    input.extend(std::iter::repeat_n(b'|', 2_000_000));
     input.push(b'\n');
     // Non-ASCII, 1 MB of it.
     input.extend(head("protocol-server").bytes());

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # The test command (README.md): unit and integration tests, the Elastic
-# asset checks, then the end-to-end test under a real smtpd and rsyslogd.
-# The end-to-end test needs root, opensmtpd and rsyslog: without them it
-# reports itself skipped, except under CI=true, where it must run.
+# asset checks, the report page in headless chromium, then the end-to-end
+# tests under real smtpds and rsyslogd.
+# The end-to-end tests need root, opensmtpd and rsyslog: without them they
+# report themselves skipped, except under CI=true, where they must run.
+#
+# The end-to-end scenarios run twice: under Debian's opensmtpd package
+# (6.8.0p2, report protocol 0.6) and under OpenSMTPD 7.8.0p1 (protocol 0.7)
+# built from ../shared/opensmtpd/ by tests/e2e/opensmtpd78.sh (cached outside
+# the checkout).  One line per smtpd says how it went:
+#     e2e OpenSMTPD 7.8.0p1: 23 passed, 0 failed, 0 skipped
+# and the last line adds up every end-to-end suite:
+#     e2e: 60 passed, 0 failed
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CI=${CI:-}
 
 # Debian's python3 (the e2e recorder runs as smtpd's user and must not be a
 # pyenv shim under /root; PyYAML comes from python3-yaml).
@@ -19,8 +29,62 @@ if [ -d tests/elastic ]; then
     "$PY" -m unittest discover -s tests/elastic
 fi
 
-echo "== End-to-end (OpenSMTPD -> filter-jsonlog -> rsyslog)"
-FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/e2e/test_e2e.py
+echo "== Report HTML in headless chromium (screenshots in target/report-html/)"
+FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/report_browser.py
+
+BIN="$PWD/target/release/filter-jsonlog"
+passed=0 failed=0 skipped=0
+# Runs one e2e suite, shows its output, adds its closing "N passed, N failed,
+# N skipped" line to the totals.  A suite that dies without one is a failure.
+suite() {
+    local out rc=0 line
+    out=$(mktemp)
+    "$@" 2>&1 | tee "$out" || rc=$?
+    line=$(grep -E ': [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$out" | tail -n 1 || true)
+    rm -f "$out"
+    if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+        passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
+        skipped=$((skipped + BASH_REMATCH[3]))
+        if [ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ]; then failed=$((failed + 1)); fi
+    else
+        echo "$*: exited $rc without a closing line"
+        failed=$((failed + 1))
+    fi
+}
+
+echo "== End-to-end under Debian's OpenSMTPD (OpenSMTPD -> filter-jsonlog -> rsyslog)"
+suite env -u E2E_SMTPD FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_e2e.py
+
+echo "== End-to-end under OpenSMTPD 7.8.0p1 built from ../shared/opensmtpd"
+name="OpenSMTPD 7.8.0p1"
+if [ -f ../shared/opensmtpd/opensmtpd-7.8.0p1.tar.gz ] && { [ "$(id -u)" -eq 0 ] || [ "$CI" = true ]; }; then
+    if smtpd78=$(bash tests/e2e/opensmtpd78.sh | tail -n 1) && [ -x "$smtpd78" ]; then
+        suite env E2E_SMTPD="$smtpd78" E2E_SMTPD_NAME="$name" FILTER_JSONLOG_BIN="$BIN" \
+            "$PY" tests/e2e/test_e2e.py
+    else
+        echo "e2e $name: 0 passed, 1 failed, 0 skipped (the build failed)"
+        failed=$((failed + 1))
+    fi
+else
+    why="no ../shared/opensmtpd/opensmtpd-7.8.0p1.tar.gz beside the checkout"
+    [ -f ../shared/opensmtpd/opensmtpd-7.8.0p1.tar.gz ] && why="not root (the build installs packages and users)"
+    if [ "$CI" = true ]; then
+        echo "e2e $name: 0 passed, 1 failed, 0 skipped ($why; CI=true: that is a failure)"
+        failed=$((failed + 1))
+    else
+        echo "e2e $name: 0 passed, 0 failed, 1 skipped ($why)"
+        skipped=$((skipped + 1))
+    fi
+fi
 
 echo "== End-to-end sinks (rsyslogd restarts, rotation, sizes)"
-FILTER_JSONLOG_BIN="$PWD/target/release/filter-jsonlog" "$PY" tests/e2e/test_sinks.py
+suite env FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_sinks.py
+
+# README's Debian install steps, verbatim, on this machine's real paths
+# (put back afterwards): only with CI=true or E2E_INSTALL=1, skipped otherwise.
+echo "== Install steps of README.md on this machine (Debian's smtpd and rsyslogd)"
+suite "$PY" tests/e2e/test_install.py
+
+echo "e2e skipped: $skipped"
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

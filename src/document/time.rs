@@ -19,6 +19,8 @@ pub struct Clock {
     slots: [Option<Prefix>; 2],
     /// The slot to replace next.
     next: usize,
+    /// Prefixes computed (cache misses), for the tests that prove the cache.
+    computed: u64,
 }
 
 impl Clock {
@@ -28,6 +30,7 @@ impl Clock {
         let prefix = match cached {
             Some(p) => *p,
             None => {
+                self.computed += 1;
                 let p = prefix(t.secs);
                 if let Some(slot) = self.slots.get_mut(self.next) {
                     *slot = Some(p);
@@ -123,6 +126,36 @@ mod tests {
         assert_eq!(fmt(951_782_400, 999_999), "2000-02-29T00:00:00.999999Z");
         assert_eq!(fmt(1_795_465_102, 788_501), "2026-11-23T20:18:22.788501Z");
         assert_eq!(fmt(253_402_300_799, 0), "9999-12-31T23:59:59.000000Z");
+    }
+
+    #[test]
+    fn cache_holds_two_seconds() {
+        let mut clock = Clock::default();
+        let mut out = Vec::new();
+        // A document's event time and its session's start alternate.
+        for micros in 0..10 {
+            clock.write(Timestamp { secs: 100, micros }, &mut out);
+            clock.write(Timestamp { secs: 7, micros }, &mut out);
+        }
+        assert_eq!(clock.computed, 2, "each second computed once");
+        clock.write(
+            Timestamp {
+                secs: 101,
+                micros: 0,
+            },
+            &mut out,
+        );
+        clock.write(
+            Timestamp {
+                secs: 101,
+                micros: 1,
+            },
+            &mut out,
+        );
+        assert_eq!(clock.computed, 3);
+        // The slot replaced was the oldest (100); 7 is still there.
+        clock.write(Timestamp { secs: 7, micros: 0 }, &mut out);
+        assert_eq!(clock.computed, 3);
     }
 
     #[test]

@@ -8,108 +8,6 @@
 use super::version::Version;
 use super::ParseError;
 
-/// The 19 report events every released protocol version has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum EventKind {
-    LinkConnect,
-    LinkGreeting,
-    LinkIdentify,
-    LinkTls,
-    LinkAuth,
-    LinkDisconnect,
-    TxReset,
-    TxBegin,
-    TxMail,
-    TxRcpt,
-    TxEnvelope,
-    TxData,
-    TxCommit,
-    TxRollback,
-    ProtocolClient,
-    ProtocolServer,
-    FilterReport,
-    FilterResponse,
-    Timeout,
-}
-
-impl EventKind {
-    /// Every event, in smtpd's `smtp_events[]` order.
-    pub const ALL: [EventKind; 19] = [
-        EventKind::LinkConnect,
-        EventKind::LinkDisconnect,
-        EventKind::LinkGreeting,
-        EventKind::LinkIdentify,
-        EventKind::LinkTls,
-        EventKind::LinkAuth,
-        EventKind::TxReset,
-        EventKind::TxBegin,
-        EventKind::TxMail,
-        EventKind::TxRcpt,
-        EventKind::TxEnvelope,
-        EventKind::TxData,
-        EventKind::TxCommit,
-        EventKind::TxRollback,
-        EventKind::ProtocolClient,
-        EventKind::ProtocolServer,
-        EventKind::FilterReport,
-        EventKind::FilterResponse,
-        EventKind::Timeout,
-    ];
-
-    /// smtpd's name for the event.
-    pub fn name(self) -> &'static str {
-        match self {
-            EventKind::LinkConnect => "link-connect",
-            EventKind::LinkGreeting => "link-greeting",
-            EventKind::LinkIdentify => "link-identify",
-            EventKind::LinkTls => "link-tls",
-            EventKind::LinkAuth => "link-auth",
-            EventKind::LinkDisconnect => "link-disconnect",
-            EventKind::TxReset => "tx-reset",
-            EventKind::TxBegin => "tx-begin",
-            EventKind::TxMail => "tx-mail",
-            EventKind::TxRcpt => "tx-rcpt",
-            EventKind::TxEnvelope => "tx-envelope",
-            EventKind::TxData => "tx-data",
-            EventKind::TxCommit => "tx-commit",
-            EventKind::TxRollback => "tx-rollback",
-            EventKind::ProtocolClient => "protocol-client",
-            EventKind::ProtocolServer => "protocol-server",
-            EventKind::FilterReport => "filter-report",
-            EventKind::FilterResponse => "filter-response",
-            EventKind::Timeout => "timeout",
-        }
-    }
-
-    /// The event named `name`, if smtpd has one by that name.
-    pub fn from_name(name: &[u8]) -> Option<EventKind> {
-        // One match rather than a search of ALL: this runs for every line.
-        Some(match name {
-            b"link-connect" => EventKind::LinkConnect,
-            b"link-greeting" => EventKind::LinkGreeting,
-            b"link-identify" => EventKind::LinkIdentify,
-            b"link-tls" => EventKind::LinkTls,
-            b"link-auth" => EventKind::LinkAuth,
-            b"link-disconnect" => EventKind::LinkDisconnect,
-            b"tx-reset" => EventKind::TxReset,
-            b"tx-begin" => EventKind::TxBegin,
-            b"tx-mail" => EventKind::TxMail,
-            b"tx-rcpt" => EventKind::TxRcpt,
-            b"tx-envelope" => EventKind::TxEnvelope,
-            b"tx-data" => EventKind::TxData,
-            b"tx-commit" => EventKind::TxCommit,
-            b"tx-rollback" => EventKind::TxRollback,
-            b"protocol-client" => EventKind::ProtocolClient,
-            b"protocol-server" => EventKind::ProtocolServer,
-            b"filter-report" => EventKind::FilterReport,
-            b"filter-response" => EventKind::FilterResponse,
-            b"timeout" => EventKind::Timeout,
-            _ => return None,
-        })
-    }
-}
-
 /// Forward-confirmed reverse DNS, as smtpd's lookup reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -177,89 +75,136 @@ closed_set!(AuthResult { Pass => "pass", Fail => "fail", Error => "error" });
 closed_set!(HeloMethod { Helo => "HELO", Ehlo => "EHLO", Lhlo => "LHLO" });
 closed_set!(FilterKind { Builtin => "builtin", Proc => "proc" });
 
-/// A filter decision as reported by `filter-response`. smtpd's set is
-/// `proceed`, `junk`, `rewrite`, `reject`, `disconnect`, `report` (7.6+); the
-/// free text of a decision (its param) is kept apart.
-pub type Decision<'a> = &'a [u8];
-
-/// One report event with its payload, borrowed from the line.
+/// Which part of smtpd an event comes from: its name's first word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum Event<'a> {
-    LinkConnect {
-        rdns: &'a [u8],
-        fcrdns: Fcrdns,
-        src: &'a [u8],
-        dest: &'a [u8],
-    },
-    LinkGreeting {
-        hostname: &'a [u8],
-    },
-    LinkIdentify {
-        method: HeloMethod,
-        identity: &'a [u8],
-    },
-    LinkTls {
-        tls: &'a [u8],
-    },
-    LinkAuth {
-        username: &'a [u8],
-        result: AuthResult,
-    },
-    LinkDisconnect,
-    TxReset {
-        msgid: u32,
-    },
-    TxBegin {
-        msgid: u32,
-    },
-    TxMail {
-        msgid: u32,
-        address: &'a [u8],
-        result: TxResult,
-    },
-    TxRcpt {
-        msgid: u32,
-        address: &'a [u8],
-        result: TxResult,
-    },
-    TxEnvelope {
-        msgid: u32,
-        evpid: u64,
-    },
-    TxData {
-        msgid: u32,
-        result: TxResult,
-    },
-    TxCommit {
-        msgid: u32,
-        size: u64,
-    },
-    TxRollback {
-        msgid: u32,
-    },
-    ProtocolClient {
-        command: &'a [u8],
-    },
-    ProtocolServer {
-        response: &'a [u8],
-    },
-    FilterReport {
-        kind: FilterKind,
-        name: &'a [u8],
-        message: &'a [u8],
-    },
-    FilterResponse {
-        phase: &'a [u8],
-        decision: Decision<'a>,
-        param: Option<&'a [u8]>,
-    },
+pub enum Group {
+    /// `link-*`: the connection and its facts.
+    Link,
+    /// `tx-*`: the transaction.
+    Tx,
+    /// `protocol-*`: SMTP lines.
+    Protocol,
+    /// `filter-*`: filter verdicts and reports.
+    Filter,
+    /// `timeout`.
     Timeout,
-    /// An event name this filter does not know (a newer smtpd): kept, not dropped.
-    Unknown {
-        name: &'a [u8],
-        payload: Option<&'a [u8]>,
-    },
+}
+
+/// The event list, written once. From one entry per event this makes the
+/// kind, its name and group, the typed [`Event`] variant with its fields,
+/// the payload layouts per version, and the code that fills the variant.
+/// An entry is `Kind "name" Group { field: Type = accessor, … }
+/// [Since => (Slot, …) rest N; …]`: a layout is valid from `Since` until
+/// the next one of the same event (older versions use the first, newer ones
+/// the last), and slot `N` takes the rest of the payload (so it may hold `|`).
+macro_rules! events {
+    ($(
+        $kind:ident $name:literal $group:ident
+        { $($field:ident : $ty:ty = $get:ident),* $(,)? }
+        [ $($since:ident => ($($slot:ident),*) rest $rest:literal);* $(;)? ]
+    ),+ $(,)?) => {
+        /// The report events smtpd sends.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(missing_docs)]
+        pub enum EventKind { $($kind),+ }
+
+        impl EventKind {
+            /// Every event, in the order of the table.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$kind),+];
+
+            /// smtpd's name for the event.
+            pub fn name(self) -> &'static str {
+                match self { $(EventKind::$kind => $name),+ }
+            }
+
+            /// The event named `name`, if smtpd has one by that name.
+            pub fn from_name(name: &[u8]) -> Option<EventKind> {
+                $(if name == $name.as_bytes() { return Some(EventKind::$kind); })+
+                None
+            }
+
+            /// The part of smtpd the event comes from.
+            pub fn group(self) -> Group {
+                match self { $(EventKind::$kind => Group::$group),+ }
+            }
+        }
+
+        /// One report event with its payload, borrowed from the line.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[allow(missing_docs)]
+        pub enum Event<'a> {
+            $($kind { $($field: $ty),* },)+
+            /// An event name this filter does not know (a newer smtpd): kept, not dropped.
+            Unknown {
+                name: &'a [u8],
+                payload: Option<&'a [u8]>,
+            },
+        }
+
+        impl Event<'_> {
+            /// The kind of a known event; `None` for [`Event::Unknown`].
+            pub fn kind(&self) -> Option<EventKind> {
+                match self {
+                    $(Event::$kind { .. } => Some(EventKind::$kind),)+
+                    Event::Unknown { .. } => None,
+                }
+            }
+        }
+
+        const LAYOUTS: &[(EventKind, Version, Layout)] = &[
+            $($((EventKind::$kind, Version::$since, layout(&[$(Slot::$slot),*], $rest)),)*)+
+        ];
+
+        fn build<'a>(kind: EventKind, f: &Fields<'a>) -> Result<Event<'a>, ParseError> {
+            Ok(match kind {
+                $(EventKind::$kind => Event::$kind { $($field: f.$get()?),* },)+
+            })
+        }
+    };
+}
+
+// Source: smtpd's format strings (report_smtp.c, lka_filter.c) and
+// protocol.md §5 and §8.2, in the order of smtpd's `smtp_events[]`.
+events! {
+    LinkConnect "link-connect" Link {
+        rdns: &'a [u8] = rdns, fcrdns: Fcrdns = fcrdns, src: &'a [u8] = src, dest: &'a [u8] = dest,
+    } [V0_4 => (Rdns, Fcrdns, Src, Dest) rest 0],
+    LinkDisconnect "link-disconnect" Link {} [],
+    LinkGreeting "link-greeting" Link { hostname: &'a [u8] = text } [V0_4 => (Text) rest 0],
+    LinkIdentify "link-identify" Link {
+        method: HeloMethod = method, identity: &'a [u8] = text,
+    } [V0_4 => (Method, Text) rest 1],
+    LinkTls "link-tls" Link { tls: &'a [u8] = text } [V0_4 => (Text) rest 0],
+    LinkAuth "link-auth" Link {
+        username: &'a [u8] = username, result: AuthResult = auth_result,
+    } [V0_4 => (Username, AuthResult) rest 0; V0_7 => (AuthResult, Username) rest 1],
+    TxReset "tx-reset" Tx { msgid: u32 = msgid } [V0_4 => (Msgid) rest 0],
+    TxBegin "tx-begin" Tx { msgid: u32 = msgid } [V0_4 => (Msgid) rest 0],
+    TxMail "tx-mail" Tx {
+        msgid: u32 = msgid, address: &'a [u8] = address, result: TxResult = tx_result,
+    } [V0_4 => (Msgid, Address, TxResult) rest 1; V0_6 => (Msgid, TxResult, Address) rest 2],
+    TxRcpt "tx-rcpt" Tx {
+        msgid: u32 = msgid, address: &'a [u8] = address, result: TxResult = tx_result,
+    } [V0_4 => (Msgid, Address, TxResult) rest 1; V0_6 => (Msgid, TxResult, Address) rest 2],
+    TxEnvelope "tx-envelope" Tx {
+        msgid: u32 = msgid, evpid: u64 = evpid,
+    } [V0_4 => (Msgid, Evpid) rest 1],
+    TxData "tx-data" Tx {
+        msgid: u32 = msgid, result: TxResult = tx_result,
+    } [V0_4 => (Msgid, TxResult) rest 1],
+    TxCommit "tx-commit" Tx { msgid: u32 = msgid, size: u64 = size } [V0_4 => (Msgid, Size) rest 1],
+    TxRollback "tx-rollback" Tx { msgid: u32 = msgid } [V0_4 => (Msgid) rest 0],
+    ProtocolClient "protocol-client" Protocol { command: &'a [u8] = text } [V0_4 => (Text) rest 0],
+    ProtocolServer "protocol-server" Protocol { response: &'a [u8] = text } [V0_4 => (Text) rest 0],
+    FilterReport "filter-report" Filter {
+        kind: FilterKind = filter_kind, name: &'a [u8] = name, message: &'a [u8] = text,
+    } [V0_4 => (Kind, Name, Text) rest 2],
+    // smtpd's decisions: proceed, junk, rewrite, reject, disconnect, report
+    // (7.6+); the param is the decision's free text.
+    FilterResponse "filter-response" Filter {
+        phase: &'a [u8] = phase, decision: &'a [u8] = decision, param: Option<&'a [u8]> = param,
+    } [V0_4 => (Phase, Decision) rest 1],
+    Timeout "timeout" Timeout {} [],
 }
 
 impl<'a> Event<'a> {
@@ -270,31 +215,17 @@ impl<'a> Event<'a> {
             known => known.kind().map_or(&b""[..], |k| k.name().as_bytes()),
         }
     }
+}
 
-    /// The kind of a known event; `None` for [`Event::Unknown`].
-    pub fn kind(&self) -> Option<EventKind> {
-        Some(match self {
-            Event::LinkConnect { .. } => EventKind::LinkConnect,
-            Event::LinkGreeting { .. } => EventKind::LinkGreeting,
-            Event::LinkIdentify { .. } => EventKind::LinkIdentify,
-            Event::LinkTls { .. } => EventKind::LinkTls,
-            Event::LinkAuth { .. } => EventKind::LinkAuth,
-            Event::LinkDisconnect => EventKind::LinkDisconnect,
-            Event::TxReset { .. } => EventKind::TxReset,
-            Event::TxBegin { .. } => EventKind::TxBegin,
-            Event::TxMail { .. } => EventKind::TxMail,
-            Event::TxRcpt { .. } => EventKind::TxRcpt,
-            Event::TxEnvelope { .. } => EventKind::TxEnvelope,
-            Event::TxData { .. } => EventKind::TxData,
-            Event::TxCommit { .. } => EventKind::TxCommit,
-            Event::TxRollback { .. } => EventKind::TxRollback,
-            Event::ProtocolClient { .. } => EventKind::ProtocolClient,
-            Event::ProtocolServer { .. } => EventKind::ProtocolServer,
-            Event::FilterReport { .. } => EventKind::FilterReport,
-            Event::FilterResponse { .. } => EventKind::FilterResponse,
-            Event::Timeout => EventKind::Timeout,
-            Event::Unknown { .. } => return None,
-        })
+impl EventKind {
+    /// A `link-*` event: the connection's facts may change.
+    pub fn is_link(self) -> bool {
+        self.group() == Group::Link
+    }
+
+    /// A `tx-*` event: the transaction may change.
+    pub fn is_tx(self) -> bool {
+        self.group() == Group::Tx
     }
 }
 
@@ -330,87 +261,6 @@ struct Layout {
 const fn layout(fields: &'static [Slot], rest: usize) -> Layout {
     Layout { fields, rest }
 }
-
-use Slot::*;
-
-/// Payload layouts per event, each valid from `since` until the next entry of
-/// the same event. Versions older than the first entry use the first entry;
-/// versions newer than every entry use the last (the newest layout we know).
-/// Source: smtpd's format strings, protocol.md §5 and §8.2.
-const LAYOUTS: &[(EventKind, Version, Layout)] = &[
-    (
-        EventKind::LinkConnect,
-        Version::V0_4,
-        layout(&[Rdns, Fcrdns, Src, Dest], 0),
-    ),
-    (EventKind::LinkGreeting, Version::V0_4, layout(&[Text], 0)),
-    (
-        EventKind::LinkIdentify,
-        Version::V0_4,
-        layout(&[Method, Text], 1),
-    ),
-    (EventKind::LinkTls, Version::V0_4, layout(&[Text], 0)),
-    (
-        EventKind::LinkAuth,
-        Version::V0_4,
-        layout(&[Username, AuthResult], 0),
-    ),
-    (
-        EventKind::LinkAuth,
-        Version::V0_7,
-        layout(&[AuthResult, Username], 1),
-    ),
-    (EventKind::TxReset, Version::V0_4, layout(&[Msgid], 0)),
-    (EventKind::TxBegin, Version::V0_4, layout(&[Msgid], 0)),
-    (
-        EventKind::TxMail,
-        Version::V0_4,
-        layout(&[Msgid, Address, TxResult], 1),
-    ),
-    (
-        EventKind::TxMail,
-        Version::V0_6,
-        layout(&[Msgid, TxResult, Address], 2),
-    ),
-    (
-        EventKind::TxRcpt,
-        Version::V0_4,
-        layout(&[Msgid, Address, TxResult], 1),
-    ),
-    (
-        EventKind::TxRcpt,
-        Version::V0_6,
-        layout(&[Msgid, TxResult, Address], 2),
-    ),
-    (
-        EventKind::TxEnvelope,
-        Version::V0_4,
-        layout(&[Msgid, Evpid], 1),
-    ),
-    (
-        EventKind::TxData,
-        Version::V0_4,
-        layout(&[Msgid, TxResult], 1),
-    ),
-    (
-        EventKind::TxCommit,
-        Version::V0_4,
-        layout(&[Msgid, Size], 1),
-    ),
-    (EventKind::TxRollback, Version::V0_4, layout(&[Msgid], 0)),
-    (EventKind::ProtocolClient, Version::V0_4, layout(&[Text], 0)),
-    (EventKind::ProtocolServer, Version::V0_4, layout(&[Text], 0)),
-    (
-        EventKind::FilterReport,
-        Version::V0_4,
-        layout(&[Kind, Name, Text], 2),
-    ),
-    (
-        EventKind::FilterResponse,
-        Version::V0_4,
-        layout(&[Phase, Decision], 1),
-    ),
-];
 
 fn layout_for(kind: EventKind, version: Version) -> Option<&'static Layout> {
     let mut found = None;
@@ -499,87 +349,17 @@ pub(crate) fn parse_event<'a>(
     let Some(kind) = EventKind::from_name(name) else {
         return Ok(Event::Unknown { name, payload });
     };
-    // link-disconnect and timeout carry no payload; one is tolerated and ignored.
-    match kind {
-        EventKind::LinkDisconnect => return Ok(Event::LinkDisconnect),
-        EventKind::Timeout => return Ok(Event::Timeout),
-        _ => {}
-    }
+    let Some(layout) = layout_for(kind, version) else {
+        // No payload (link-disconnect, timeout): one is tolerated and ignored.
+        return build(kind, &Fields::default());
+    };
     let payload = payload.ok_or(ParseError::MissingField)?;
-    let layout = layout_for(kind, version).ok_or(ParseError::MissingField)?;
     let raw = split(payload, layout)?;
     let mut f = Fields::default();
     for (slot, value) in layout.fields.iter().zip(raw) {
         f.set(*slot, value)?;
     }
-    Ok(match kind {
-        EventKind::LinkConnect => Event::LinkConnect {
-            rdns: f.rdns,
-            fcrdns: f.fcrdns.ok_or(ParseError::MissingField)?,
-            src: f.src,
-            dest: f.dest,
-        },
-        EventKind::LinkGreeting => Event::LinkGreeting { hostname: f.text },
-        EventKind::LinkIdentify => Event::LinkIdentify {
-            method: f.method.ok_or(ParseError::MissingField)?,
-            identity: f.text,
-        },
-        EventKind::LinkTls => Event::LinkTls { tls: f.text },
-        EventKind::LinkAuth => Event::LinkAuth {
-            username: f.username,
-            result: f.auth.ok_or(ParseError::MissingField)?,
-        },
-        EventKind::TxReset => Event::TxReset { msgid: f.msgid()? },
-        EventKind::TxBegin => Event::TxBegin { msgid: f.msgid()? },
-        EventKind::TxMail => Event::TxMail {
-            msgid: f.msgid()?,
-            address: f.address,
-            result: f.tx.ok_or(ParseError::MissingField)?,
-        },
-        EventKind::TxRcpt => Event::TxRcpt {
-            msgid: f.msgid()?,
-            address: f.address,
-            result: f.tx.ok_or(ParseError::MissingField)?,
-        },
-        EventKind::TxEnvelope => Event::TxEnvelope {
-            msgid: f.msgid()?,
-            evpid: f.evpid.ok_or(ParseError::MissingField)?,
-        },
-        EventKind::TxData => Event::TxData {
-            msgid: f.msgid()?,
-            result: f.tx.ok_or(ParseError::MissingField)?,
-        },
-        EventKind::TxCommit => Event::TxCommit {
-            msgid: f.msgid()?,
-            size: f.size.ok_or(ParseError::MissingField)?,
-        },
-        EventKind::TxRollback => Event::TxRollback { msgid: f.msgid()? },
-        EventKind::ProtocolClient => Event::ProtocolClient { command: f.text },
-        EventKind::ProtocolServer => Event::ProtocolServer { response: f.text },
-        EventKind::FilterReport => Event::FilterReport {
-            kind: f.kind.ok_or(ParseError::MissingField)?,
-            name: f.name,
-            message: f.text,
-        },
-        EventKind::FilterResponse => {
-            // `phase|decision[|param]`: only some decisions carry a param, and
-            // the param is free text.
-            let (decision, param) = match f.decision.iter().position(|&b| b == b'|') {
-                Some(bar) => (
-                    f.decision.get(..bar).unwrap_or_default(),
-                    f.decision.get(bar + 1..),
-                ),
-                None => (f.decision, None),
-            };
-            Event::FilterResponse {
-                phase: f.phase,
-                decision,
-                param,
-            }
-        }
-        EventKind::LinkDisconnect => Event::LinkDisconnect,
-        EventKind::Timeout => Event::Timeout,
-    })
+    build(kind, &f)
 }
 
 #[derive(Default)]
@@ -606,28 +386,92 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn set(&mut self, slot: Slot, v: &'a [u8]) -> Result<(), ParseError> {
         match slot {
-            Rdns => self.rdns = v,
+            Slot::Rdns => self.rdns = v,
             Slot::Fcrdns => self.fcrdns = Some(Fcrdns::parse(v)?),
-            Src => self.src = v,
-            Dest => self.dest = v,
-            Text => self.text = v,
-            Method => self.method = Some(HeloMethod::parse(v)?),
-            Username => self.username = v,
+            Slot::Src => self.src = v,
+            Slot::Dest => self.dest = v,
+            Slot::Text => self.text = v,
+            Slot::Method => self.method = Some(HeloMethod::parse(v)?),
+            Slot::Username => self.username = v,
             Slot::AuthResult => self.auth = Some(AuthResult::parse(v)?),
-            Msgid => self.msgid = Some(msgid(v)?),
-            Address => self.address = v,
+            Slot::Msgid => self.msgid = Some(msgid(v)?),
+            Slot::Address => self.address = v,
             Slot::TxResult => self.tx = Some(TxResult::parse(v)?),
-            Evpid => self.evpid = Some(id64(v)?),
-            Size => self.size = Some(decimal(v)?),
-            Kind => self.kind = Some(FilterKind::parse(v)?),
-            Name => self.name = v,
-            Phase => self.phase = v,
+            Slot::Evpid => self.evpid = Some(id64(v)?),
+            Slot::Size => self.size = Some(decimal(v)?),
+            Slot::Kind => self.kind = Some(FilterKind::parse(v)?),
+            Slot::Name => self.name = v,
+            Slot::Phase => self.phase = v,
             Slot::Decision => self.decision = v,
         }
         Ok(())
     }
 
+    // Accessors named in the event table: a typed field that the layout
+    // did not fill is missing; a text field may be empty.
+    fn rdns(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.rdns)
+    }
+    fn fcrdns(&self) -> Result<Fcrdns, ParseError> {
+        self.fcrdns.ok_or(ParseError::MissingField)
+    }
+    fn src(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.src)
+    }
+    fn dest(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.dest)
+    }
+    fn text(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.text)
+    }
+    fn method(&self) -> Result<HeloMethod, ParseError> {
+        self.method.ok_or(ParseError::MissingField)
+    }
+    fn username(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.username)
+    }
+    fn auth_result(&self) -> Result<AuthResult, ParseError> {
+        self.auth.ok_or(ParseError::MissingField)
+    }
     fn msgid(&self) -> Result<u32, ParseError> {
         self.msgid.ok_or(ParseError::MissingField)
+    }
+    fn address(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.address)
+    }
+    fn tx_result(&self) -> Result<TxResult, ParseError> {
+        self.tx.ok_or(ParseError::MissingField)
+    }
+    fn evpid(&self) -> Result<u64, ParseError> {
+        self.evpid.ok_or(ParseError::MissingField)
+    }
+    fn size(&self) -> Result<u64, ParseError> {
+        self.size.ok_or(ParseError::MissingField)
+    }
+    fn filter_kind(&self) -> Result<FilterKind, ParseError> {
+        self.kind.ok_or(ParseError::MissingField)
+    }
+    fn name(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.name)
+    }
+    fn phase(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.phase)
+    }
+    fn decision(&self) -> Result<&'a [u8], ParseError> {
+        Ok(self.decision_and_param().0)
+    }
+    fn param(&self) -> Result<Option<&'a [u8]>, ParseError> {
+        Ok(self.decision_and_param().1)
+    }
+    /// `decision[|param]`: only some decisions carry a param, and the param
+    /// is free text.
+    fn decision_and_param(&self) -> (&'a [u8], Option<&'a [u8]>) {
+        match self.decision.iter().position(|&b| b == b'|') {
+            Some(bar) => (
+                self.decision.get(..bar).unwrap_or_default(),
+                self.decision.get(bar + 1..),
+            ),
+            None => (self.decision, None),
+        }
     }
 }

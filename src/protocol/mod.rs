@@ -8,11 +8,13 @@
 mod error;
 pub mod event;
 mod handshake;
+mod summary;
 mod version;
 
 pub use error::ParseError;
 pub use event::{AuthResult, Event, EventKind, Fcrdns, FilterKind, HeloMethod, TxResult};
 pub use handshake::{Handshake, Registration};
+pub use summary::{describe_line, is_event_name, LineSummary};
 pub use version::Version;
 
 /// The SMTP side a session belongs to.
@@ -52,6 +54,9 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
+    /// 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
+    pub const MAX_SECS: i64 = 253_402_300_799;
+
     /// Parses `SECONDS[.FRACTION]`: 1 to 12 digits, then 1 to 9 fraction
     /// digits (smtpd always sends 6), kept to the microsecond.
     pub fn parse(text: &[u8]) -> Result<Timestamp, ParseError> {
@@ -82,6 +87,12 @@ impl Timestamp {
         }
         for _ in frac.len()..6 {
             micros *= 10;
+        }
+        // RFC 3339 (and Elasticsearch's date type) stops at year 9999; a
+        // stamp beyond it comes from no real smtpd and would make documents
+        // that no reader takes.
+        if whole > Timestamp::MAX_SECS {
+            return Err(ParseError::Timestamp);
         }
         Ok(Timestamp {
             secs: whole,

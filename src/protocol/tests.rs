@@ -65,11 +65,11 @@ cases! {
     link_auth_older_uses_oldest: "report|0.3|1.000000|smtp-in|link-auth|01|alice|pass"
         => Event::LinkAuth { username: b"alice", result: AuthResult::Pass };
     link_disconnect: "report|0.7|1730000000.767314|smtp-in|link-disconnect|5e1c7a9d3b2f4e01"
-        => Event::LinkDisconnect;
+        => Event::LinkDisconnect {};
     link_disconnect_tolerates_payload: "report|0.7|1.000000|smtp-in|link-disconnect|01|junk"
-        => Event::LinkDisconnect;
+        => Event::LinkDisconnect {};
     timeout: "report|0.6|1795465402.847760|smtp-in|timeout|813002564853ba1d"
-        => Event::Timeout;
+        => Event::Timeout {};
     tx_reset: "report|0.7|1730000000.603162|smtp-in|tx-reset|5e1c7a9d3b2f4e01|8f3a2c41"
         => Event::TxReset { msgid: 0x8f3a2c41 };
     tx_begin: "report|0.6|1.000000|smtp-in|tx-begin|01|33a4a553"
@@ -124,7 +124,7 @@ cases! {
 
 #[test]
 fn every_event_name_round_trips() {
-    for kind in EventKind::ALL {
+    for &kind in EventKind::ALL {
         assert_eq!(EventKind::from_name(kind.name().as_bytes()), Some(kind));
     }
 }
@@ -201,6 +201,15 @@ fn malformed_lines_are_typed_errors() {
         ),
         (
             b"report|0.7|1.|smtp-in|tx-begin|01|00000001",
+            ParseError::Timestamp,
+        ),
+        // Year 33658: no RFC 3339 date, and Elasticsearch would refuse it.
+        (
+            b"report|0.7|999999999999.000000|smtp-in|tx-begin|01|00000001",
+            ParseError::Timestamp,
+        ),
+        (
+            b"report|0.7|253402300800.000000|smtp-in|tx-begin|01|00000001",
             ParseError::Timestamp,
         ),
         (
@@ -317,4 +326,15 @@ fn every_prefix_of_a_line_parses_or_errs_without_panicking() {
     for end in 0..=line.len() {
         let _ = parse_line(&line[..end]);
     }
+}
+
+#[test]
+fn the_last_rfc3339_second_is_a_timestamp() {
+    assert_eq!(
+        Timestamp::parse(b"253402300799.999999"),
+        Ok(Timestamp {
+            secs: Timestamp::MAX_SECS,
+            micros: 999_999
+        })
+    );
 }

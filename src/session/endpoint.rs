@@ -29,6 +29,14 @@ impl Endpoint {
         Endpoint::inet(text).unwrap_or_else(|| Endpoint::Other(Text::new(text, caps::LINE)))
     }
 
+    /// True when the stored text was cut at its cap.
+    pub fn was_cut(&self) -> bool {
+        match self {
+            Endpoint::Inet { .. } => false,
+            Endpoint::Unix(t) | Endpoint::Other(t) => t.was_cut(),
+        }
+    }
+
     fn inet(text: &[u8]) -> Option<Endpoint> {
         let text = std::str::from_utf8(text).ok()?;
         let (host, port) = text.rsplit_once(':')?;

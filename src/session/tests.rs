@@ -1,7 +1,7 @@
 //! State after each event, driven through the real parser.
 
 use super::*;
-use crate::protocol::{parse_line, Line};
+use crate::protocol::{parse_line, Fcrdns, Line, Subsystem, TxResult};
 
 struct Run {
     table: SessionTable,
@@ -237,18 +237,39 @@ fn auth_secrets_are_masked_even_when_smtpd_did_not() {
             .bytes()
             .to_vec()
     };
+    let reply = |run: &mut Run, r: &str| {
+        run.feed(&in6(&format!("protocol-server|00000000000000a1|{r}")))
+            .0
+            .response
+            .unwrap()
+            .bytes()
+            .to_vec()
+    };
     assert_eq!(
         cmd(&mut run, "AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
         b"AUTH PLAIN ********"
     );
-    assert_eq!(cmd(&mut run, "auth login YWxpY2U="), b"auth login ********");
+    reply(&mut run, "535 Authentication failed");
+    assert_eq!(cmd(&mut run, "auth login YWxpY2U="), b"AUTH ********");
+    // smtpd's 504 repeats what the client sent as the mechanism.
+    assert_eq!(
+        reply(&mut run, "504 5.5.4 AUTH method \"login\" not supported"),
+        b"504 5.5.4"
+    );
     assert_eq!(cmd(&mut run, "AUTH PLAIN ********"), b"AUTH PLAIN ********");
+    assert_eq!(
+        reply(&mut run, "235 2.0.0 Authentication succeeded"),
+        b"235 2.0.0 Authentication succeeded"
+    );
     assert_eq!(cmd(&mut run, "AUTH LOGIN"), b"AUTH LOGIN");
-    run.feed(&in6("protocol-server|00000000000000a1|334 VXNlcm5hbWU6"));
+    // Until the AUTH command has its final reply, every line is a secret,
+    // whether or not the 334 was reported.
     assert_eq!(cmd(&mut run, "YWxpY2U="), b"********");
-    run.feed(&in6(
-        "protocol-server|00000000000000a1|535 Authentication failed",
-    ));
+    reply(&mut run, "334 VXNlcm5hbWU6");
+    assert_eq!(cmd(&mut run, "YWxpY2U="), b"********");
+    assert_eq!(reply(&mut run, "334 UGFzc3dvcmQ6"), b"334");
+    assert_eq!(cmd(&mut run, "c2VjcmV0"), b"********");
+    reply(&mut run, "535 Authentication failed");
     assert_eq!(cmd(&mut run, "QUIT"), b"QUIT");
 }
 
@@ -379,4 +400,24 @@ fn stored_recipients_are_bounded_over_all_sessions() {
         run.feed(&format!("report|0.7|2.0|smtp-in|link-disconnect|{id:016x}"));
     }
     assert_eq!(run.table.stored_rcpts, 0);
+}
+
+#[test]
+fn auth_failures_and_reply_classes_are_counted() {
+    let mut run = Run::new();
+    run.feed(CONNECT);
+    for line in [
+        "protocol-server|00000000000000a1|250-mx.test Hello",
+        "protocol-server|00000000000000a1|550-first line",
+        "protocol-server|00000000000000a1|550 5.7.1 last line",
+        "protocol-server|00000000000000a1|421 4.7.0 later",
+        "link-auth|00000000000000a1|alice|fail",
+        "link-auth|00000000000000a1|alice|error",
+        "link-auth|00000000000000a1|alice|pass",
+    ] {
+        run.feed(&in6(line));
+    }
+    let (s, _, _) = run.feed(&in6("protocol-server|00000000000000a1|250 ok"));
+    let c = s.counters;
+    assert_eq!((c.auth_failures, c.replies_4xx, c.replies_5xx), (2, 1, 1));
 }

@@ -68,7 +68,8 @@ pub struct Transaction {
     pub data: Option<TxResult>,
     /// The tx-commit size.
     pub size: Option<u64>,
-    /// A stored recipient address was cut at its cap.
+    /// A recipient address was stored cut at its cap, or an envelope id
+    /// was not kept.
     cut: bool,
 }
 
@@ -94,32 +95,36 @@ impl Transaction {
     pub fn envelope(&mut self, evpid: u64) {
         if self.pending_envelopes.len() < caps::ENVELOPES {
             self.pending_envelopes.push(evpid);
+        } else {
+            self.cut = true;
         }
     }
 
     /// tx-rcpt. The recipient is kept when `room` (the table's budget of
     /// stored recipients allows it) and the transaction is under its own
     /// cap; the counts are exact either way.
-    pub fn recipient(&mut self, address: &[u8], result: TxResult, room: bool) {
+    pub fn recipient(&mut self, address: &Text, result: TxResult, room: bool) {
         match result {
             TxResult::Ok => self.accepted += 1,
             TxResult::PermFail | TxResult::TempFail => self.refused += 1,
         }
         let envelopes = std::mem::take(&mut self.pending_envelopes);
         if room && self.recipients.len() < caps::RCPTS {
-            let address = Text::new(address, caps::ADDRESS);
             self.cut |= address.was_cut();
             self.recipients.push(Recipient {
-                address,
+                address: address.clone(),
                 result,
                 envelopes,
             });
         }
     }
 
-    /// True when some recipient was not kept, or kept shortened.
+    /// True when some recipient or envelope id was not kept, or a value
+    /// was kept shortened.
     pub fn was_cut(&self) -> bool {
-        self.cut || self.accepted + self.refused > self.recipients.len() as u64
+        self.cut
+            || self.accepted + self.refused > self.recipients.len() as u64
+            || self.sender.as_ref().is_some_and(|m| m.address.was_cut())
     }
 
     /// smtp-out reports tx-rollback for a refused recipient and then goes

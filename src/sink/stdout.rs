@@ -27,14 +27,14 @@ impl Default for StdoutSink {
 }
 
 fn err(e: io::Error) -> SinkError {
-    // A closed pipe (`| head`) will not come back.
-    let kind = if e.kind() == io::ErrorKind::BrokenPipe {
-        SinkErrorKind::Rejected
-    } else {
-        SinkErrorKind::Unavailable
-    };
+    // A closed pipe (`replay … | head`): the reader wants no more. End
+    // quietly and successfully, as Unix tools do, instead of rendering and
+    // "dropping" every remaining document. Only replay writes to stdout.
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
     SinkError {
-        kind,
+        kind: SinkErrorKind::Unavailable,
         source: e,
         done: 0,
     }

@@ -23,10 +23,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
-from harness import SENDMAIL, USERS, Ports
+from harness import SENDMAIL, SERVER_NAME, USERS, Ports
 
 TIMEOUT = 30.0  # every client socket operation
 MAX_CONCURRENT = 5
+
+# Set by configure() for the smtpd under test.
+_CA_FILE: Optional[str] = None  # None: 6.8.0p2's anonymous-cipher workaround
+_SENDMAIL = SENDMAIL
+
+
+def configure(*, ca_file: Optional[str], sendmail: str) -> None:
+    """ca_file: the server's self-signed certificate, which clients then
+    require and verify (real TLS); None for Debian's 6.8.0p2."""
+    global _CA_FILE, _SENDMAIL
+    _CA_FILE, _SENDMAIL = ca_file, sendmail
 
 
 class ScenarioError(AssertionError):
@@ -61,6 +72,9 @@ class SessionRecord:
     helos: list[tuple[bytes, bytes, int]] = field(default_factory=list)  # (verb, name, code)
     tls: bool = False
     tls_implicit: bool = False
+    tls_version: Optional[str] = None  # as the client negotiated it: TLSv1.3
+    tls_cipher: Optional[str] = None  # TLS_AES_256_GCM_SHA384
+    tls_verified: bool = False  # the client checked the server's certificate and name
     auth: list[tuple[str, str, int]] = field(default_factory=list)  # (mechanism, user, code)
     transactions: list[Tx] = field(default_factory=list)
     commands: list[tuple[bytes, int]] = field(default_factory=list)  # every command and its code
@@ -92,13 +106,29 @@ class SessionRecord:
 
 
 def tls_context() -> ssl.SSLContext:
-    """TLS 1.2 with anonymous ECDH: what Debian 12's 6.8.0p2 can do (e2e.md §10.1)."""
+    """Real TLS: the server's certificate verified against the test's own CA
+    (the self-signed certificate) and its name checked.  For Debian 12's
+    6.8.0p2, whose certificate handshakes fail (e2e.md §10.1): TLS 1.2 with
+    anonymous ECDH, the only thing it can do."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if _CA_FILE is not None:
+        ctx.load_verify_locations(cafile=_CA_FILE)  # CERT_REQUIRED + check_hostname by default
+        return ctx
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers("AECDH-AES256-SHA:@SECLEVEL=0")
     return ctx
+
+
+def wrap(rec: "SessionRecord", sock: socket.socket) -> ssl.SSLSocket:
+    ctx = tls_context()
+    tls = ctx.wrap_socket(sock, server_hostname=SERVER_NAME if ctx.check_hostname else None)
+    rec.tls = True
+    rec.tls_version = tls.version()
+    rec.tls_cipher = (tls.cipher() or (None,))[0]
+    rec.tls_verified = ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    return tls
 
 
 class Client:
@@ -115,8 +145,8 @@ class Client:
         rec.server_port = port
         rec.client_ip, rec.client_port = self.sock.getsockname()[:2]
         if implicit_tls:
-            self.sock = tls_context().wrap_socket(self.sock)
-            rec.tls = rec.tls_implicit = True
+            self.sock = wrap(rec, self.sock)
+            rec.tls_implicit = True
         self.banner = self.reply()
         expect(self.banner, 220, "banner")
 
@@ -170,8 +200,7 @@ class Client:
 
     def starttls(self) -> None:
         expect(self.cmd(b"STARTTLS"), 220, "STARTTLS")
-        self.sock = tls_context().wrap_socket(self.sock)
-        self.rec.tls = True
+        self.sock = wrap(self.rec, self.sock)
 
     def auth_plain(self, user: str, password: str) -> int:
         token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
@@ -483,7 +512,7 @@ def local_enqueue(p: Ports):
     """/usr/sbin/sendmail: smtpctl enqueues over the unix socket (src = dest = unix:...)."""
     rec = SessionRecord(scenario="local_enqueue", transport="unix")
     sender, rcpt = "sendmail-sender@local.test", "alice@example.test"
-    r = subprocess.run([SENDMAIL, "-f", sender, rcpt], input=b"Subject: local enqueue\n\nhi\n",
+    r = subprocess.run([_SENDMAIL, "-f", sender, rcpt], input=b"Subject: local enqueue\n\nhi\n",
                        capture_output=True, timeout=TIMEOUT)
     if r.returncode != 0:
         raise ScenarioError(f"sendmail exited {r.returncode}: {r.stderr!r}")

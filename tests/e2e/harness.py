@@ -78,17 +78,85 @@ def filter_binary() -> Path:
     return REPO / "target" / "release" / "filter-jsonlog"
 
 
-def missing_prerequisites(*, need_rsyslog: bool, filter_bin: Optional[Path]) -> list[str]:
+@dataclass(frozen=True)
+class Smtpd:
+    """One OpenSMTPD installation: Debian's package, or a source build under
+    its own prefix (tests/e2e/opensmtpd78.sh), which has its own control
+    socket, queue and users, and so never touches the package's."""
+
+    smtpd: str
+    smtpctl: str
+    sendmail: str  # sendmail(8); "" for a build, which installs none (Harness.sendmail)
+    sock: str  # control socket, also the `listen on socket` path
+    queue: str
+    filter_user: str  # the user smtpd runs proc-exec filters as
+    version: str = ""  # e.g. 6.8.0p2, from `smtpd -h`
+
+    @classmethod
+    def debian(cls) -> "Smtpd":
+        return cls(SMTPD, SMTPCTL, SENDMAIL, SMTPD_SOCK, SPOOL_QUEUE, FILTER_USER).probed()
+
+    @classmethod
+    def under_prefix(cls, smtpd: str) -> "Smtpd":
+        """A build configured as ../shared/opensmtpd/build.sh configures it."""
+        prefix = Path(smtpd).resolve().parent.parent
+        return cls(str(Path(smtpd).resolve()), str(prefix / "sbin/smtpctl"), "",
+                   str(prefix / "run/smtpd.sock"), str(prefix / "spool/queue"), "_smtpd").probed()
+
+    @classmethod
+    def from_env(cls) -> "Smtpd":
+        """$E2E_SMTPD (a smtpd path) or Debian's /usr/sbin/smtpd."""
+        path = os.environ.get("E2E_SMTPD", "")
+        return cls.debian() if path in ("", SMTPD) else cls.under_prefix(path)
+
+    def probed(self) -> "Smtpd":
+        if self.version or not os.access(self.smtpd, os.X_OK):
+            return self
+        # `smtpd -h` exits 1 and prints "version: OpenSMTPD 6.8.0p2" first
+        out = subprocess.run([self.smtpd, "-h"], capture_output=True, text=True).stderr
+        m = re.search(r"OpenSMTPD (\S+)", out)
+        return Smtpd(**{**self.__dict__, "version": m.group(1) if m else "unknown"})
+
+    @property
+    def name(self) -> str:
+        """For people: $E2E_SMTPD_NAME (a build says 7.8.0-portable for
+        release 7.8.0p1), else OpenSMTPD and `smtpd -h`'s version."""
+        return os.environ.get("E2E_SMTPD_NAME") or f"OpenSMTPD {self.version}"
+
+    @property
+    def major_minor(self) -> tuple[int, int]:
+        m = re.match(r"(\d+)\.(\d+)", self.version)
+        return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+    @property
+    def protocol(self) -> str:
+        """The report protocol this version speaks (lka_filter.c PROTOCOL_VERSION)."""
+        mm = self.major_minor
+        return "0.7" if mm >= (7, 0) else "0.6" if mm >= (6, 7) else "0.5"
+
+    @property
+    def certificate_tls(self) -> bool:
+        """False for Debian 12's 6.8.0p2, whose certificate handshakes fail
+        with OpenSSL 3 (e2e.md pitfall 1): it gets the anonymous-cipher
+        workaround; every other version real TLS with a real certificate."""
+        return self.major_minor >= (7, 0)
+
+
+def missing_prerequisites(*, need_rsyslog: bool, filter_bin: Optional[Path],
+                          smtpd: Optional[Smtpd] = None) -> list[str]:
     """Everything that stops the e2e run here, as human-readable reasons."""
+    smtpd = smtpd or Smtpd.debian()
     missing = []
     if os.geteuid() != 0:
         missing.append("not running as root")
-    for exe in (SMTPD, SMTPCTL, SENDMAIL, SYS_PYTHON, "/usr/bin/openssl"):
+    for exe in (smtpd.smtpd, smtpd.smtpctl, SYS_PYTHON, "/usr/bin/openssl"):
         if not os.access(exe, os.X_OK):
             missing.append(f"{exe} not found (apt-get install opensmtpd openssl python3)")
+    if smtpd.smtpd == SMTPD and not os.access(SENDMAIL, os.X_OK):
+        missing.append(f"{SENDMAIL} not found (apt-get install opensmtpd)")
     if need_rsyslog and not os.access(RSYSLOGD, os.X_OK):
         missing.append(f"{RSYSLOGD} not found (apt-get install rsyslog)")
-    for user in (FILTER_USER, DELIVERY_USER):
+    for user in (smtpd.filter_user, DELIVERY_USER):
         try:
             import pwd
 
@@ -116,6 +184,16 @@ class Ports:
         base = int(os.environ.get("E2E_PORT_BASE", "10025"))
         d = base - 10025
         return cls(*(p + d for p in (10025, 10026, 10027, 10587, 10465, 10028)))
+
+
+def _group_exists(name: str) -> bool:
+    import grp
+
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
 
 
 # --------------------------------------------------------------------------
@@ -298,9 +376,9 @@ def wait_banner(host: str, port: int, family=socket.AF_INET, timeout: float = 20
     raise RuntimeError(f"no 220 banner on {host}:{port} after {timeout:.0f} s ({last})")
 
 
-def queued_messages() -> list[Path]:
+def queued_messages(queue: str = SPOOL_QUEUE) -> list[Path]:
     """Message dirs in smtpd's queue (/var/spool/smtpd/queue/<xx>/<msgid>)."""
-    q = Path(SPOOL_QUEUE)
+    q = Path(queue)
     return sorted(m for b in q.iterdir() if b.is_dir() for m in b.iterdir()) if q.is_dir() else []
 
 
@@ -334,6 +412,7 @@ class Harness:
     rsyslog: bool = False
     relay_filter: bool = True
     ports: Ports = field(default_factory=Ports.from_env)
+    smtpd: Smtpd = field(default_factory=Smtpd.from_env)
     keep: bool = False
     tag: str = "e2e"
 
@@ -354,22 +433,30 @@ class Harness:
         os.chmod(self.base, 0o755)
         for d in ("etc", "certs", "capture", "maildir", "rsyslog"):
             (self.base / d).mkdir()
-        shutil.chown(self.base / "capture", FILTER_USER, FILTER_USER)
+        shutil.chown(self.base / "capture", self.smtpd.filter_user, self.smtpd.filter_user
+                     if _group_exists(self.smtpd.filter_user) else None)
         shutil.chown(self.base / "maildir", DELIVERY_USER)
         self.capture = self.base / "capture" / "stream.raw"
         self.json_out = self.base / "rsyslog" / "filter-jsonlog.json"
         self.other_log = self.base / "rsyslog" / "other.log"
         self.smtpd_log = self.base / "smtpd.log"
 
-        # certificate (the AECDH workaround does not use it, but `pki` needs one)
+        # A self-signed certificate.  6.8.0p2's anonymous-cipher workaround does
+        # not use it, but `pki` needs one; 7.x serves it, clients verify it
+        # (it is their CA file), and smtp-out verifies it at the relay target.
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-             "-subj", f"/CN={SERVER_NAME}", "-keyout", str(self.base / "certs/mx.key"),
-             "-out", str(self.base / "certs/mx.crt")],
+             "-subj", f"/CN={SERVER_NAME}",
+             "-addext", f"subjectAltName=DNS:{SERVER_NAME},DNS:{RELAY_TARGET_NAME},IP:127.0.0.1,IP:::1",
+             "-keyout", str(self.base / "certs/mx.key"), "-out", str(self.base / "certs/mx.crt")],
             check=True, capture_output=True)
         os.chmod(self.base / "certs/mx.key", 0o600)
+        if self.smtpd.smtpd != SMTPD:
+            # smtpctl acts as sendmail(8) under that name; the build installs no link
+            (self.base / "bin").mkdir()
+            os.symlink(self.smtpd.smtpctl, self.base / "bin/sendmail")
         creds = "".join(
-            f"{u} {subprocess.run([SMTPCTL, 'encrypt', p], check=True, capture_output=True, text=True).stdout.strip()}\n"
+            f"{u} {subprocess.run([self.smtpd.smtpctl, 'encrypt', p], check=True, capture_output=True, text=True).stdout.strip()}\n"
             for u, p in USERS.items())
         (self.base / "etc/creds").write_text(creds)
         (self.base / "etc/vusers").write_text(
@@ -411,11 +498,22 @@ class Harness:
         if self.recorder:
             decl.append(f'filter {RECORDER_NAME} proc-exec "{SYS_PYTHON} {b}/recorder.py {self.capture}"')
         relay_att = f" {att}" if self.relay_filter else ""
+        if self.smtpd.certificate_tls:
+            tls_head = (f"# {self.smtpd.name}: real TLS with the self-signed certificate, which is also\n"
+                        f"# the CA smtp-out verifies the relay target's certificate against.\n"
+                        f'ca e2eca cert "{b}/certs/mx.crt"')
+            # smtp-out over STARTTLS (mandatory, verified): the relay target offers it
+            target_tls = f" tls pki {SERVER_NAME}"
+            relay_url = f"smtp+tls://127.0.0.1:{p.relay_target} ca e2eca"
+        else:
+            tls_head = ("# Debian 12's 6.8.0p2 + OpenSSL 3: certificate-based TLS handshakes fail\n"
+                        '# ("EVP lib"); anonymous ECDH needs no server key, so TLS works with it.\n'
+                        f'smtp ciphers "{TLS_CIPHERS}"')
+            target_tls = ""
+            relay_url = f"smtp://127.0.0.1:{p.relay_target}"
         return f"""\
-# Generated by tests/e2e/harness.py for a private test run.  Do not edit.
-# Debian 12's 6.8.0p2 + OpenSSL 3: certificate-based TLS handshakes fail
-# ("EVP lib"); anonymous ECDH needs no server key, so TLS works with it.
-smtp ciphers "{TLS_CIPHERS}"
+# Generated by tests/e2e/harness.py for a private test run ({self.smtpd.name}).  Do not edit.
+{tls_head}
 pki {SERVER_NAME} cert "{b}/certs/mx.crt"
 pki {SERVER_NAME} key  "{b}/certs/mx.key"
 
@@ -440,11 +538,11 @@ listen on ::1 port {p.plain} hostname {SERVER_NAME} {att}
 listen on 127.0.0.1 port {p.submission} hostname {SERVER_NAME} tls pki {SERVER_NAME} auth-optional <creds> {att}
 listen on 127.0.0.1 port {p.smtps} hostname {SERVER_NAME} smtps pki {SERVER_NAME} auth <creds> {att}
 listen on 127.0.0.1 port {p.builtin} hostname {SERVER_NAME} {builtin}
-listen on 127.0.0.1 port {p.relay_target} hostname {RELAY_TARGET_NAME} tag RELAYED
+listen on 127.0.0.1 port {p.relay_target} hostname {RELAY_TARGET_NAME}{target_tls} tag RELAYED
 listen on socket {att}
 
 action "maildir" maildir "{b}/maildir/%{{rcpt.user}}" virtual <vusers>
-action "relay_self" relay host smtp://127.0.0.1:{p.relay_target}{relay_att}
+action "relay_self" relay host {relay_url}{relay_att}
 action "relay_dead" relay host smtp://127.0.0.1:{p.closed}{relay_att}
 
 match from any for domain "example.test" action "maildir"
@@ -473,33 +571,34 @@ module(load="imuxsock")
     # -- start / stop -------------------------------------------------------
 
     def start(self) -> "Harness":
-        if unix_socket_live(SMTPD_SOCK):
-            raise RuntimeError(f"another smtpd owns {SMTPD_SOCK}; stop it first (only one smtpd per machine)")
-        queued = queued_messages()
+        sock, queue = self.smtpd.sock, self.smtpd.queue
+        if unix_socket_live(sock):
+            raise RuntimeError(f"another smtpd owns {sock}; stop it first (only one smtpd per machine)")
+        queued = queued_messages(queue)
         if queued:
             if os.environ.get("CI", "").lower() == "true" or os.environ.get("E2E_PURGE_QUEUE") == "1":
-                log(f"purging {len(queued)} message(s) left in {SPOOL_QUEUE} by an earlier run")
+                log(f"purging {len(queued)} message(s) left in {queue} by an earlier run")
                 for d in queued:
                     shutil.rmtree(d, ignore_errors=True)
             else:
-                log(f"warning: {len(queued)} message(s) in {SPOOL_QUEUE} will be delivered during the run "
+                log(f"warning: {len(queued)} message(s) in {queue} will be delivered during the run "
                     "(extra sessions); E2E_PURGE_QUEUE=1 removes them")
         resolver_trick_on()
         if self.rsyslog:
             self._start_rsyslog()
         conf = self.base / "etc/smtpd.conf"
-        chk = subprocess.run([SMTPD, "-n", "-f", str(conf)], capture_output=True, text=True)
+        chk = subprocess.run([self.smtpd.smtpd, "-n", "-f", str(conf)], capture_output=True, text=True)
         if chk.returncode != 0:
             raise RuntimeError(f"smtpd -n rejects the generated config:\n{chk.stdout}{chk.stderr}")
         with open(self.smtpd_log, "wb") as out:
             self.smtpd_proc = subprocess.Popen(
-                [SMTPD, "-d", "-v", "-f", str(conf)], stdin=subprocess.DEVNULL,
+                [self.smtpd.smtpd, "-d", "-v", "-f", str(conf)], stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(self.base))
         _live[self.smtpd_proc.pid] = self.smtpd_proc
         # "listening" is not "ready": wait for a banner.  The relay target has
         # no filter, so the probe adds no session to the streams.
         waited = wait_banner("127.0.0.1", self.ports.relay_target)
-        log(f"smtpd pid {self.smtpd_proc.pid} ready after {waited:.1f} s")
+        log(f"{self.smtpd.name} smtpd pid {self.smtpd_proc.pid} ready after {waited:.1f} s")
         return self
 
     def _start_rsyslog(self) -> None:
@@ -524,6 +623,10 @@ module(load="imuxsock")
             time.sleep(0.1)
         raise RuntimeError(f"rsyslogd did not create {DEV_LOG}: "
                            + (self.base / "rsyslog/rsyslogd.out").read_text(errors="replace"))
+
+    @property
+    def sendmail(self) -> str:
+        return self.smtpd.sendmail or str(self.base / "bin/sendmail")
 
     def smtpd_alive(self) -> bool:
         return self.smtpd_proc is not None and self.smtpd_proc.poll() is None
@@ -550,7 +653,7 @@ module(load="imuxsock")
                 if self.smtpd_status is not None and not self.smtpd_alive():
                     gone = self.purge_own_messages()
                     if gone:
-                        log(f"removed this run's undelivered message(s) from {SPOOL_QUEUE}: {gone}")
+                        log(f"removed this run's undelivered message(s) from {self.smtpd.queue}: {gone}")
             if self.rsyslog_proc is not None:
                 stop_pid(self.rsyslog_proc, "rsyslogd")  # flushes the output file
                 if os.path.exists(DEV_LOG) and not unix_socket_live(DEV_LOG):
@@ -595,7 +698,7 @@ module(load="imuxsock")
         ids = set(re.findall(rb"\|smtp-in\|tx-commit\|[0-9a-f]{16}\|([0-9a-f]{8})\|", self.capture_bytes()))
         gone = []
         for msgid in sorted(i.decode() for i in ids):
-            d = Path(SPOOL_QUEUE) / msgid[:2] / msgid
+            d = Path(self.smtpd.queue) / msgid[:2] / msgid
             if d.is_dir():
                 shutil.rmtree(d, ignore_errors=True)
                 gone.append(msgid)

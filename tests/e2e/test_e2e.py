@@ -15,7 +15,7 @@ what the events before it imply.
 
 Without root, smtpd, rsyslogd or the binary, the tests are skipped; with
 CI=true they fail instead.  The last line of output is
-`e2e: N passed, N failed, N skipped`; the exit status is non-zero on failure.
+`e2e OpenSMTPD <version>: N passed, N failed, N skipped`; the exit status is non-zero on failure.
 Env: E2E_KEEP=1 keeps the temp dir, E2E_PORT_BASE moves the ports.
 """
 
@@ -39,11 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import driver  # noqa: E402
 import stream  # noqa: E402
 from harness import (  # noqa: E402
-    EXAMPLE_RSYSLOG_CONF, RSYSLOGD, SMTPD, ExampleSmtpdConf, Harness, filter_binary, log,
+    EXAMPLE_RSYSLOG_CONF, RSYSLOGD, ExampleSmtpdConf, Harness, Smtpd, filter_binary, log,
     missing_prerequisites,
 )
 
 CI = os.environ.get("CI", "").lower() == "true"
+# The smtpd under test: Debian's package, or $E2E_SMTPD (a build, tests/e2e/opensmtpd78.sh).
+SMTPD = Smtpd.from_env()
 BURST = int(os.environ.get("E2E_BURST", "200"))
 RUN_TIMEOUT = int(os.environ.get("E2E_TIMEOUT", "900"))  # seconds for the whole run
 MAX_REPORTED = 25  # problems listed per failing test
@@ -126,7 +128,10 @@ class State:
             self.dst = stream.endpoint(f[3])
         elif e.name == "link-tls":
             self.tls = f[0]
-            self.helo = None  # smtpd forgets the HELO at STARTTLS; the client must EHLO again
+            if e.subsystem == "smtp-in":
+                # smtpd forgets the HELO at STARTTLS; the client must EHLO again.
+                # smtp-out (7.x) reports its new EHLO before link-tls.
+                self.helo = None
         elif e.name == "link-identify":
             self.helo = (f[0], f[1])
         elif e.name == "link-auth":
@@ -187,6 +192,7 @@ def check_document(key, doc: dict, e: stream.Event, st: State, p: Problems) -> N
 
     # identity
     want("event.action", e.name)
+    want("opensmtpd.protocol.version", e.version.decode())
     want("event.dataset", "opensmtpd.jsonlog")
     want("opensmtpd.session.id", sid)
     want("opensmtpd.subsystem", sub)
@@ -322,8 +328,11 @@ def execute(r: Run) -> None:
     t0 = time.monotonic()
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(RUN_TIMEOUT)  # a hung client or server must not hang CI
-    h = r.harness = Harness(jsonlog_bin=filter_binary(), recorder=True, rsyslog=True, relay_filter=True)
+    h = r.harness = Harness(jsonlog_bin=filter_binary(), recorder=True, rsyslog=True, relay_filter=True,
+                            smtpd=SMTPD)
     h.setup()
+    driver.configure(ca_file=str(h.base / "certs/mx.crt") if SMTPD.certificate_tls else None,
+                     sendmail=h.sendmail)
     try:
         h.start()
         p = h.ports
@@ -387,7 +396,7 @@ class E2E(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        missing = missing_prerequisites(need_rsyslog=True, filter_bin=filter_binary())
+        missing = missing_prerequisites(need_rsyslog=True, filter_bin=filter_binary(), smtpd=SMTPD)
         if missing:
             msg = "e2e prerequisites missing: " + "; ".join(missing)
             if CI:
@@ -442,6 +451,12 @@ class E2E(unittest.TestCase):
         subs = [v for k, v in self.r.stream.config if k == b"subsystem"]
         self.assertEqual(subs, [b"smtp-in", b"smtp-out"])
         self.assertGreater(len(self.r.sessions), BURST)
+        versions = Counter(e.version for e in self.r.stream.events)
+        self.assertEqual(set(versions), {SMTPD.protocol.encode()}, f"{SMTPD.name} report lines")
+        config = dict(self.r.stream.config)
+        self.assertEqual(config.get(b"smtpd-version"), SMTPD.version.encode())
+        if SMTPD.protocol >= "0.7":  # the handshake names the protocol since 0.7
+            self.assertEqual(config.get(b"protocol"), SMTPD.protocol.encode())
 
     # -- the documents ---------------------------------------------------------
 
@@ -466,6 +481,9 @@ class E2E(unittest.TestCase):
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents_delivered"), session_docs)
         self.assertEqual(get(m, "opensmtpd.jsonlog.lines_rejected"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.internal_errors"), 0)
+        # every event and protocol version this smtpd sends is one the filter knows
+        self.assertEqual(get(m, "opensmtpd.jsonlog.unknown_events"), 0)
+        self.assertEqual(get(m, "opensmtpd.jsonlog.unknown_versions"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.sessions_open"), 0)
         self.assertIs(self.r.docs[-1], m, "the metrics document comes last")
 
@@ -573,9 +591,15 @@ class E2E(unittest.TestCase):
                 i = actions.index("link-tls")
                 self.assertTrue(all(get(d, "tls.established") is False for d in docs[:i]), f"{scen}: TLS before link-tls")
                 self.assertTrue(all(get(d, "tls.established") is True for d in docs[i:]), f"{scen}: no TLS after link-tls")
-                self.assertEqual(get(docs[i], "tls.version"), "1.2")
+                # what the client negotiated, e.g. TLSv1.3 TLS_AES_256_GCM_SHA384
+                rec = by_name[scen]
+                self.assertEqual(get(docs[i], "tls.version"), rec.tls_version.replace("TLSv", ""))
                 self.assertEqual(get(docs[i], "tls.version_protocol"), "tls")
-                self.assertEqual(get(docs[i], "tls.cipher"), "AECDH-AES256-SHA")
+                self.assertEqual(get(docs[i], "tls.cipher"), rec.tls_cipher)
+                if SMTPD.certificate_tls:
+                    self.assertTrue(rec.tls_verified, f"{scen}: the client did not verify the certificate")
+                    self.assertNotIn("AECDH", rec.tls_cipher, "anonymous cipher")
+                    self.assertNotIn("anon", str(get(docs[i], "opensmtpd.tls.raw")))
                 auth = [d for d in docs if get(d, "event.action") == "link-auth"]
                 self.assertEqual(len(auth), 1)
                 self.assertEqual(get(auth[0], "opensmtpd.auth.result"), "pass" if user else "fail")
@@ -689,18 +713,52 @@ class E2E(unittest.TestCase):
         self.assertIn(get(commit, "email.local_id"), in_ids)
 
 
+    def test_smtp_out_starttls(self):
+        """smtp-out over mandatory STARTTLS with a verified certificate
+        (relay host smtp+tls://… ca …); 6.8.0p2 cannot do certificate TLS."""
+        if not SMTPD.certificate_tls:
+            self.skipTest(f"{SMTPD.name} cannot do certificate TLS (e2e.md pitfall 1)")
+        out = [docs for k, docs in self.r.by_session.items() if k[0] == "smtp-out"
+               and any(get(d, "email.from.address") == "relay-sender@client.test" for d in docs)]
+        self.assertEqual(len(out), 1)
+        docs = out[0]
+        actions = [get(d, "event.action") for d in docs]
+        self.assertIn("link-tls", actions)
+        i = actions.index("link-tls")
+        self.assertLess(i, actions.index("tx-mail"), "STARTTLS before MAIL FROM")
+        self.assertTrue(all(get(d, "tls.established") is False for d in docs[:i]))
+        self.assertTrue(all(get(d, "tls.established") is True for d in docs[i:]))
+        raw = self.r.sessions[("smtp-out", get(docs[i], "opensmtpd.session.id"))][i].fields[0].decode()
+        version, cipher, bits = raw.split(":")
+        self.assertEqual(get(docs[i], "tls.version"), version.replace("TLSv", ""))
+        self.assertEqual(get(docs[i], "tls.cipher"), cipher)
+        self.assertEqual(get(docs[i], "opensmtpd.tls.bits"), int(bits))
+        self.assertEqual(get(docs[i], "opensmtpd.tls.raw"), raw)
+        self.assertTrue(version.startswith("TLSv1."), raw)
+        # after STARTTLS smtpd greets again; 7.8 reports that EHLO before link-tls
+        starttls = [j for j, d in enumerate(docs)
+                    if actions[j] == "protocol-client" and get(d, "opensmtpd.command") == "STARTTLS"]
+        self.assertEqual(len(starttls), 1)
+        ident = [j for j, a in enumerate(actions) if a == "link-identify"]
+        self.assertEqual(len(ident), 2, actions)
+        self.assertLess(ident[0], starttls[0])
+        self.assertLess(starttls[0], ident[1])
+        self.assertTrue(all(has(d, "opensmtpd.helo.name") for d in docs[ident[1]:]))
+
+
 class Examples(unittest.TestCase):
     """The shipped examples are what the run used; here: they are valid as shipped."""
 
     def test_example_smtpd_conf_is_valid(self):
-        if os.geteuid() != 0 or not os.access(SMTPD, os.X_OK):
+        if os.geteuid() != 0 or not os.access(SMTPD.smtpd, os.X_OK):
             if CI:
                 self.fail("smtpd missing or not root (CI=true)")
             self.skipTest("needs root and smtpd")
         import tempfile
 
         ex = ExampleSmtpdConf.load()
-        self.assertEqual(ex.command[0], "/usr/local/libexec/smtpd/filter-jsonlog")
+        self.assertEqual(ex.command[0], "/usr/libexec/opensmtpd/filter-jsonlog")
+        self.assertIn('"/usr/local/libexec/smtpd/filter-jsonlog"', ex.path.read_text(), "OpenBSD's path")
         with tempfile.TemporaryDirectory() as d:
             crt, key = Path(d, "c.crt"), Path(d, "c.key")
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -711,7 +769,7 @@ class Examples(unittest.TestCase):
             self.assertEqual(len(paths), 2, "one pki cert and one pki key line")
             conf = ex.checkable_copy({paths[0]: str(crt), paths[1]: str(key)})
             Path(d, "smtpd.conf").write_text(conf)
-            r = subprocess.run([SMTPD, "-n", "-f", str(Path(d, "smtpd.conf"))], capture_output=True, text=True)
+            r = subprocess.run([SMTPD.smtpd, "-n", "-f", str(Path(d, "smtpd.conf"))], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_example_rsyslog_conf_is_valid(self):
@@ -752,7 +810,7 @@ def main() -> int:
               f"run {r.elapsed:.1f} s")
         r.harness.cleanup(failed=failed > 0 or os.environ.get("E2E_KEEP") == "1")
     print(f"e2e elapsed: {time.monotonic() - t0:.1f} s")
-    print(f"e2e: {passed} passed, {failed} failed, {skipped} skipped")
+    print(f"e2e {SMTPD.name}: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
 

@@ -1,68 +1,18 @@
 //! Operator controls through the binary: event selection, privacy, ignored
 //! clients, secrets, self-metrics; in replay and in filter mode.
 
-use crate::util::{data, documents, get, run};
+use crate::util::{self, data, documents, get, run, temp, HANDSHAKE};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const HANDSHAKE: &str = "config|smtpd-version|6.8.0p2\nconfig|subsystem|smtp-in\nconfig|ready\n";
-
-fn temp(name: &str) -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let p = std::env::temp_dir().join(format!(
-        "filter-jsonlog-controls-{}-{n}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
 fn stream() -> Vec<u8> {
     std::fs::read(data("captured/debian-6.8.0p2-smtp-in.txt")).unwrap()
 }
 
-/// Replay mode, then filter mode with the same flags: the session documents
-/// must be the same.
 fn both_modes(args: &[&str], input: &[u8]) -> Vec<Value> {
-    let mut replay_args = vec!["replay"];
-    replay_args.extend_from_slice(args);
-    let replayed = run(&replay_args, input);
-    assert!(
-        replayed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replayed.stderr)
-    );
-    let docs = documents(&replayed.stdout);
-
-    let out_file = temp("both-modes.json");
-    let target = format!("file:{}", out_file.display());
-    let mut filter_args = vec!["--output", &target];
-    filter_args.extend_from_slice(args);
-    let mut stdin = Vec::new();
-    if !input.starts_with(b"config|") {
-        stdin.extend_from_slice(HANDSHAKE.as_bytes());
-    }
-    stdin.extend_from_slice(input);
-    let filtered = run(&filter_args, &stdin);
-    assert!(
-        filtered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&filtered.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&filtered.stdout),
-        "register|report|smtp-in|*\nregister|ready\n"
-    );
-    let from_filter: Vec<Value> = documents(&std::fs::read(&out_file).unwrap())
-        .into_iter()
-        .filter(|d| get(d, "event.kind") == "event")
-        .collect();
-    let _ = std::fs::remove_file(out_file);
-    assert_eq!(docs, from_filter, "replay and filter mode agree");
-    docs
+    util::both_modes(args, input).docs
 }
 
 fn actions(docs: &[Value]) -> Vec<String> {

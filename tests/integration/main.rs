@@ -8,10 +8,13 @@
     clippy::panic
 )]
 
+mod check;
 mod cli;
 mod controls;
 mod docs;
 mod replay;
 mod schema;
+mod secrets;
 mod sinks;
+mod truncation;
 mod util;

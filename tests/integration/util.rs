@@ -113,3 +113,79 @@ pub fn replay(file: &Path) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// What smtpd sends a filter before any report (6.8.0p2, smtp-in only).
+pub const HANDSHAKE: &str =
+    "config|smtpd-version|6.8.0p2\nconfig|subsystem|smtp-in\nconfig|ready\n";
+
+/// A path in the temporary directory, unique to this process and call.
+pub fn temp(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!(
+        "filter-jsonlog-it-{}-{n}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// What a stream gave in replay mode and in filter mode.
+pub struct BothModes {
+    /// The session documents (the same in both modes, checked).
+    pub docs: Vec<Value>,
+    /// Every byte either mode wrote: replay's stdout and filter mode's file.
+    pub written: Vec<u8>,
+    /// Both modes' stderr.
+    pub stderr: Vec<u8>,
+}
+
+/// Replay mode, then filter mode with the same flags: the session documents
+/// must be the same.
+pub fn both_modes(args: &[&str], input: &[u8]) -> BothModes {
+    let mut replay_args = vec!["replay"];
+    replay_args.extend_from_slice(args);
+    let replayed = run(&replay_args, input);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let docs = documents(&replayed.stdout);
+
+    let out_file = temp("both-modes.json");
+    let target = format!("file:{}", out_file.display());
+    let mut filter_args = vec!["--output", &target];
+    filter_args.extend_from_slice(args);
+    let mut stdin = Vec::new();
+    if !input.starts_with(b"config|") {
+        stdin.extend_from_slice(HANDSHAKE.as_bytes());
+    }
+    stdin.extend_from_slice(input);
+    let filtered = run(&filter_args, &stdin);
+    assert!(
+        filtered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&filtered.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&filtered.stdout),
+        "register|report|smtp-in|*\nregister|ready\n"
+    );
+    let file = std::fs::read(&out_file).unwrap();
+    let from_filter: Vec<Value> = documents(&file)
+        .into_iter()
+        .filter(|d| get(d, "event.kind") == "event")
+        .collect();
+    let _ = std::fs::remove_file(out_file);
+    assert_eq!(docs, from_filter, "replay and filter mode agree");
+    let mut written = replayed.stdout;
+    written.extend_from_slice(&file);
+    let mut stderr = replayed.stderr;
+    stderr.extend_from_slice(&filtered.stderr);
+    BothModes {
+        docs,
+        written,
+        stderr,
+    }
+}

@@ -5,6 +5,12 @@
 //! hex) keep values joinable across documents and days, while a dictionary
 //! of likely addresses cannot reverse them without the key.
 
+pub mod secrets;
+mod words;
+
+pub use secrets::ClientLine;
+pub use words::OTHER;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::fmt;
@@ -109,10 +115,11 @@ impl Privacy {
         })
     }
 
-    /// True when addresses are changed: free text that repeats them
-    /// (commands, replies, filter messages) must then be reduced too.
-    pub fn hides_addresses(&self) -> bool {
-        self.addresses != AddressPolicy::Keep
+    /// True when addresses or user names are changed: free text that can
+    /// repeat them (commands, replies, filter parameters and messages) is
+    /// then reduced to closed sets and codes.
+    pub fn hides_personal_data(&self) -> bool {
+        self.addresses != AddressPolicy::Keep || self.users != UserPolicy::Keep
     }
 
     fn hash(&self, value: &[u8], out: &mut Vec<u8>) {
@@ -171,131 +178,93 @@ impl Privacy {
         }
     }
 
-    /// A client command as documents may show it; `None`: left out.
-    /// With addresses hidden, every command keeps only its first word:
-    /// smtpd reports client lines as sent, so a malformed MAIL, a VRFY or
-    /// a leading blank would carry addresses past any narrower rule.
-    pub fn command<'a>(&self, command: &'a [u8]) -> Option<&'a [u8]> {
+    /// A client command, its secrets already masked, as documents may
+    /// show it; `None`: left out. With personal data hidden, a command
+    /// keeps only its verb from a closed list: smtpd reports client lines
+    /// as sent, so a bare address, `VRFY,addr` or a leading blank would
+    /// carry personal data past any rule that keeps input.
+    pub fn command<'a>(&self, line: &'a ClientLine<'_>) -> Option<&'a [u8]> {
         if self.drop_commands {
             return None;
         }
-        if self.hides_addresses() {
-            let start = command
-                .iter()
-                .position(|b| !b.is_ascii_whitespace())
-                .unwrap_or(command.len());
-            let rest = command.get(start..).unwrap_or_default();
-            let end = rest
-                .iter()
-                .position(|b| b.is_ascii_whitespace() || *b == b':' || *b == b'<')
-                .unwrap_or(rest.len());
-            return rest.get(..end);
+        if !self.hides_personal_data() {
+            return Some(line.shown());
         }
-        Some(command)
+        Some(match line {
+            ClientLine::Answer => secrets::MASK,
+            ClientLine::Auth { .. } => b"AUTH",
+            ClientLine::Clear(command) => words::verb(command),
+        })
     }
 
-    /// A server reply as documents may show it: with addresses hidden, only
-    /// its codes (`550 5.7.1`), since replies repeat addresses.
-    pub fn response<'a>(&self, response: &'a [u8]) -> &'a [u8] {
-        if !self.hides_addresses() {
-            return response;
+    /// A server reply as documents may show it: only its codes (`550
+    /// 5.7.1`) when personal data is hidden or when it answers a line whose
+    /// secret was masked, since replies repeat what clients sent.
+    pub fn response<'a>(&self, response: &'a [u8], answers_masked: bool) -> &'a [u8] {
+        if answers_masked || self.hides_personal_data() {
+            words::reply_codes(response)
+        } else {
+            response
         }
-        let code = response
-            .get(..3)
-            .filter(|c| c.iter().all(u8::is_ascii_digit));
-        let Some(code) = code else {
-            return b"";
-        };
-        // `550 5.1.1 …`: keep the enhanced status code too.
-        let status = response
-            .get(4..)
-            .filter(|_| response.get(3) == Some(&b' '))
-            .and_then(|rest| rest.split(|&b| b == b' ').next())
-            .filter(|w| w.contains(&b'.') && w.iter().all(|b| b.is_ascii_digit() || *b == b'.'));
-        match status {
-            Some(status) => response.get(..4 + status.len()).unwrap_or(code),
-            None => code,
+    }
+
+    /// A HELO/EHLO name as documents may show it; `None`: unchanged. A
+    /// name with an `@` is no host name but, likely, an address.
+    pub fn helo(&self, identity: &[u8]) -> Option<Vec<u8>> {
+        if self.addresses != AddressPolicy::Keep && identity.contains(&b'@') {
+            return self.address(identity);
+        }
+        None
+    }
+
+    /// A filter-response's phase as documents may show it.
+    pub fn filter_phase<'a>(&self, phase: &'a [u8]) -> &'a [u8] {
+        if self.hides_personal_data() {
+            words::phase(phase)
+        } else {
+            phase
+        }
+    }
+
+    /// A filter-response's decision as documents may show it.
+    pub fn filter_decision<'a>(&self, decision: &'a [u8]) -> &'a [u8] {
+        if self.hides_personal_data() {
+            words::decision(decision)
+        } else {
+            decision
+        }
+    }
+
+    /// A filter-response's parameter as documents may show it; `None`: left
+    /// out. Secrets of the `auth` phase are masked always; with personal
+    /// data hidden, a reject or disconnect keeps its reply codes and every
+    /// other parameter (a rewrite, a report) is left out.
+    pub fn filter_param<'a>(
+        &self,
+        phase: &[u8],
+        decision: &[u8],
+        param: &'a [u8],
+    ) -> Option<&'a [u8]> {
+        let param = secrets::filter_param(phase, param);
+        if !self.hides_personal_data() {
+            return Some(param);
+        }
+        match decision {
+            b"reject" | b"disconnect" => Some(words::reply_codes(param)),
+            _ => None,
+        }
+    }
+
+    /// A filter-report's message as documents may show it: left out when
+    /// personal data is hidden (filters report what they saw).
+    pub fn filter_message<'a>(&self, message: &'a [u8]) -> &'a [u8] {
+        if self.hides_personal_data() {
+            b""
+        } else {
+            message
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key() -> Option<Vec<u8>> {
-        Some(b"0123456789abcdef-secret\n".to_vec())
-    }
-
-    #[test]
-    fn hashes_are_keyed_stable_and_keep_the_domain() {
-        let p = Privacy::new(AddressPolicy::HashLocal, UserPolicy::Hash, false, key()).unwrap();
-        let a = p.address(b"alice@example.org").unwrap();
-        assert_eq!(a.len(), 16 + "@example.org".len());
-        assert!(a.ends_with(b"@example.org"));
-        assert_eq!(p.address(b"alice@example.org").unwrap(), a, "joinable");
-        assert_ne!(p.address(b"bob@example.org").unwrap(), a);
-        let other = Privacy::new(
-            AddressPolicy::HashLocal,
-            UserPolicy::Hash,
-            false,
-            Some(b"another key of 16+ bytes".to_vec()),
-        )
-        .unwrap();
-        assert_ne!(other.address(b"alice@example.org").unwrap(), a, "keyed");
-        assert_eq!(p.user(b"alice").unwrap().len(), 16);
-        assert_eq!(p.address(b""), None);
-    }
-
-    #[test]
-    fn redaction_and_free_text() {
-        let p = Privacy::new(AddressPolicy::RedactLocal, UserPolicy::Redact, false, None).unwrap();
-        assert_eq!(
-            p.address(b"alice@example.org").unwrap(),
-            b"redacted@example.org"
-        );
-        assert_eq!(p.user(b"alice").unwrap(), b"redacted");
-        for (command, kept) in [
-            (&b"MAIL FROM:<alice@example.org> SIZE=5"[..], &b"MAIL"[..]),
-            (b"rcpt to:<bob@example.org>", b"rcpt"),
-            (b"MAIL FROM <alice@example.org>", b"MAIL"),
-            (b"  RCPT TO:<bob@example.org>", b"RCPT"),
-            (b"VRFY alice@example.org", b"VRFY"),
-            (b"EHLO client.example", b"EHLO"),
-        ] {
-            assert_eq!(p.command(command), Some(kept));
-        }
-        assert_eq!(
-            p.response(b"550 5.1.1 Invalid recipient: <bob@x>"),
-            b"550 5.1.1"
-        );
-        assert_eq!(p.response(b"550 Invalid recipient: <bob@x>"), b"550");
-        assert_eq!(p.response(b"250-mx.example.org Hello"), b"250");
-        assert_eq!(p.response(b"no code"), b"");
-    }
-
-    #[test]
-    fn hashing_needs_a_real_key() {
-        assert_eq!(
-            Privacy::new(AddressPolicy::Hash, UserPolicy::Keep, false, None).unwrap_err(),
-            PrivacyError::NoKey
-        );
-        assert_eq!(
-            Privacy::new(
-                AddressPolicy::Keep,
-                UserPolicy::Hash,
-                false,
-                Some(b"short\n".to_vec())
-            )
-            .unwrap_err(),
-            PrivacyError::ShortKey
-        );
-        let p = Privacy::new(AddressPolicy::Keep, UserPolicy::Keep, true, None).unwrap();
-        assert_eq!(p.command(b"QUIT"), None);
-        assert!(!format!(
-            "{:?}",
-            Privacy::new(AddressPolicy::Hash, UserPolicy::Keep, false, key()).unwrap()
-        )
-        .contains("secret"));
-    }
-}
+mod tests;

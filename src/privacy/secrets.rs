@@ -1,0 +1,142 @@
+//! AUTH secrets: masked always, whatever the privacy options.
+//!
+//! smtpd masks `AUTH PLAIN ` followed by a space, and the lines of an AUTH
+//! exchange it is in, but it finds the mechanism at a space *or a tab*
+//! (`smtp_proceed_auth`) and reports every other form as the client sent it:
+//! `AUTH PLAIN<TAB>secret`, `AUTH LOGIN secret`, `auth plain secret` before
+//! EHLO, `AUTH <base64>`, which its 504 reply then repeats. So masking here
+//! goes by rule, not by a list of forms: a client line whose first word is
+//! AUTH keeps `AUTH` and a well-formed SASL mechanism name, nothing else.
+
+/// What stands for a secret.
+pub const MASK: &[u8] = b"********";
+
+/// The longest SASL mechanism name (RFC 4422 §3.1).
+const MECHANISM_MAX: usize = 20;
+
+/// A client line with its secrets gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientLine<'a> {
+    /// Not part of an AUTH exchange: as sent.
+    Clear(&'a [u8]),
+    /// An AUTH command: `AUTH`, the mechanism when it is a SASL name, and
+    /// `********` when anything else followed.
+    Auth {
+        /// What may be written.
+        shown: Vec<u8>,
+        /// True when something was hidden (the reply may repeat it).
+        hid: bool,
+    },
+    /// A line answering a challenge, or sent while an AUTH exchange is open.
+    Answer,
+}
+
+impl ClientLine<'_> {
+    /// The bytes a document may show.
+    pub fn shown(&self) -> &[u8] {
+        match self {
+            ClientLine::Clear(line) => line,
+            ClientLine::Auth { shown, .. } => shown,
+            ClientLine::Answer => MASK,
+        }
+    }
+
+    /// True when the server's reply to this line must not be shown as
+    /// sent: it may repeat what was hidden (smtpd's `504 … AUTH method
+    /// "<what the client sent>" not supported`).
+    pub fn hid_something(&self) -> bool {
+        match self {
+            ClientLine::Clear(_) => false,
+            ClientLine::Auth { hid, .. } => *hid,
+            ClientLine::Answer => true,
+        }
+    }
+}
+
+/// Bytes that may stand between words. smtpd splits the verb at a space
+/// and the mechanism at a space or a tab; clients and attackers send more.
+fn is_blank(b: u8) -> bool {
+    b <= b' ' || b == 0x7f
+}
+
+/// A SASL mechanism name: uppercase letters, digits, `-` and `_`.
+fn is_sasl(b: u8) -> bool {
+    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+}
+
+/// True when `line` is an AUTH command: its first word, after any leading
+/// blanks, is `AUTH` in any case, whatever follows it. A line such as
+/// `AUTHX` counts too: masking a line that was not AUTH costs nothing.
+pub fn is_auth(line: &[u8]) -> bool {
+    let start = line
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(line.len());
+    line.get(start..start + 4)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"AUTH"))
+}
+
+/// Masks one client line. `answering` is true while an AUTH exchange is
+/// open (smtpd asked with a 334, or an AUTH command has not had its final
+/// reply yet): every such line is a secret.
+pub fn client_line(line: &[u8], answering: bool) -> ClientLine<'_> {
+    if answering {
+        return ClientLine::Answer;
+    }
+    if !is_auth(line) {
+        return ClientLine::Clear(line);
+    }
+    let start = line
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(line.len());
+    let rest = line.get(start + 4..).unwrap_or_default();
+    let mut shown = b"AUTH".to_vec();
+    // The mechanism starts after whatever separates it from AUTH (`AUTH=`,
+    // `AUTH:`, tabs): any byte that cannot be part of a name.
+    let from = rest
+        .iter()
+        .position(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        .unwrap_or(rest.len());
+    let word = rest.get(from..).unwrap_or_default();
+    let word_len = word.iter().position(|&b| is_blank(b)).unwrap_or(word.len());
+    let mechanism = word.get(..word_len).unwrap_or_default();
+    let well_formed = !mechanism.is_empty()
+        && mechanism.len() <= MECHANISM_MAX
+        && mechanism.iter().all(|&b| is_sasl(b));
+    let after = if well_formed {
+        shown.push(b' ');
+        shown.extend_from_slice(mechanism);
+        word.get(word_len..).unwrap_or_default()
+    } else {
+        // Anything after AUTH that is not a name is, or may hold, the secret.
+        rest
+    };
+    let start = after
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(after.len());
+    let end = after
+        .iter()
+        .rposition(|&b| !is_blank(b))
+        .map_or(start, |e| e + 1);
+    let secret = after.get(start..end).unwrap_or_default();
+    if !secret.is_empty() {
+        shown.push(b' ');
+        shown.extend_from_slice(MASK);
+    }
+    // smtpd's own mask (`AUTH PLAIN ********`) hid nothing its reply could repeat.
+    let hid = !secret.is_empty() && secret != MASK;
+    ClientLine::Auth { shown, hid }
+}
+
+/// A filter's parameter for the `auth` phase is the AUTH command's
+/// arguments, mechanism and initial response (`smtp_filter_phase(FILTER_AUTH,
+/// s, args)`): a rewrite would carry a secret.
+pub fn filter_param<'a>(phase: &[u8], param: &'a [u8]) -> &'a [u8] {
+    if phase.eq_ignore_ascii_case(b"auth") && !param.is_empty() {
+        MASK
+    } else {
+        param
+    }
+}

@@ -1,0 +1,444 @@
+//! The HTML form: one self-contained page (no script, no font, no external
+//! anything), charts as inline SVG, readable on a phone and printable.
+
+use super::summary::{Row, Summary};
+use super::svg::{bars, shares};
+use super::text::{bytes, percent};
+use super::time;
+use std::fmt::Write;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+:root{color-scheme:light}
+body{font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1b1b1b;background:#f6f7f9}
+main{max-width:960px;margin:0 auto;padding:12px}
+h1{font-size:1.4em;margin:.4em 0}
+h2{font-size:1.1em;margin:1.2em 0 .4em;border-bottom:2px solid #d0d7de;padding-bottom:.2em}
+section{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin:10px 0;break-inside:avoid}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:8px}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px}
+.card b{display:block;font-size:1.5em}
+.card span{color:#57606a;font-size:.85em}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{padding:3px 6px;border-bottom:1px solid #eaeef2;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:10em}
+svg{width:100%;max-width:760px;height:auto;display:block}
+.legend span{display:inline-block;margin-right:12px;font-size:.85em}
+.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+.note{color:#57606a;font-size:.85em}
+@media print{body{background:#fff}section,.card{border-color:#999}main{max-width:none}}
+";
+
+struct Page(String);
+
+impl Page {
+    fn table(&mut self, title: &str, columns: &[&str], rows: Vec<(String, Vec<String>)>) {
+        let _ = write!(self.0, "<section><h2>{}</h2>", esc(title));
+        if rows.is_empty() {
+            self.0.push_str("<p class=note>(none)</p></section>");
+            return;
+        }
+        self.0
+            .push_str("<div class=scroll><table><thead><tr><th></th>");
+        for c in columns {
+            let _ = write!(self.0, "<th>{}</th>", esc(c));
+        }
+        self.0.push_str("</tr></thead><tbody>");
+        for (key, values) in rows {
+            let _ = write!(self.0, "<tr><td>{}</td>", esc(&key));
+            for v in values {
+                let _ = write!(self.0, "<td>{}</td>", esc(&v));
+            }
+            self.0.push_str("</tr>");
+        }
+        self.0.push_str("</tbody></table></div></section>");
+    }
+
+    fn rows(&mut self, title: &str, column: &str, rows: &[Row]) {
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let key = match &r.label {
+                    Some(l) => format!("{} ({l})", r.key),
+                    None => r.key.clone(),
+                };
+                let count = if r.error > 0 {
+                    format!("~{}", r.count)
+                } else {
+                    r.count.to_string()
+                };
+                (key, vec![count])
+            })
+            .collect();
+        self.table(title, &[column], rows);
+    }
+
+    fn detail(&mut self, title: &str, column: &str, rows: &Option<Vec<Row>>) {
+        match rows {
+            Some(rows) => self.rows(title, column, rows),
+            None => {
+                let _ = write!(
+                    self.0,
+                    "<section><h2>{}</h2><p class=note>Not in this input: its documents were written without these events (e.g. --events summaries).</p></section>",
+                    esc(title)
+                );
+            }
+        }
+    }
+}
+
+/// Hour buckets, or days when there are more than a week of hours.
+fn buckets(s: &Summary) -> (Vec<String>, Vec<[u64; 3]>) {
+    let per_day = super::text::span(s) > 7 * time::DAY;
+    s.buckets(if per_day { time::DAY } else { time::HOUR })
+        .iter()
+        .map(|b| {
+            let label = if per_day {
+                time::format_day(b.start)
+            } else {
+                time::format_hour(b.start)
+                    .get(5..)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (
+                label,
+                [
+                    b.messages_accepted,
+                    b.messages_relayed,
+                    b.recipients_refused,
+                ],
+            )
+        })
+        .unzip()
+}
+
+/// Renders the page.
+pub fn render(s: &Summary) -> String {
+    let mut p = Page(String::with_capacity(64 * 1024));
+    let span = match (&s.report.first, &s.report.last) {
+        (Some(f), Some(l)) => format!("{f} to {l}"),
+        _ => "no documents counted".to_string(),
+    };
+    let _ = write!(
+        p.0,
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>OpenSMTPD mail report</title><style>{STYLE}</style></head><body><main><h1>OpenSMTPD mail report</h1><p class=note>{} &middot; {}</p>",
+        esc(s.report.generator),
+        esc(&span)
+    );
+    let cards = [
+        ("sessions in", s.sessions.smtp_in.to_string()),
+        ("sessions out", s.sessions.smtp_out.to_string()),
+        ("messages accepted", s.messages.accepted.to_string()),
+        ("bytes accepted", bytes(s.messages.bytes)),
+        ("messages relayed", s.messages.relayed.to_string()),
+        ("recipients accepted", s.recipients.accepted.to_string()),
+        ("recipients refused", s.recipients.refused.to_string()),
+        ("unique senders", s.unique.senders.to_string()),
+        ("unique recipients", s.unique.recipients.to_string()),
+        (
+            "smtp-in over TLS",
+            percent(
+                s.tls.smtp_in.tls,
+                s.tls.smtp_in.tls + s.tls.smtp_in.plaintext,
+            ),
+        ),
+        (
+            "smtp-out over TLS",
+            percent(
+                s.tls.smtp_out.tls,
+                s.tls.smtp_out.tls + s.tls.smtp_out.plaintext,
+            ),
+        ),
+        ("AUTH failures", s.auth_failures.attempts.to_string()),
+    ];
+    p.0.push_str("<div class=cards>");
+    for (name, value) in cards {
+        let _ = write!(
+            p.0,
+            "<div class=card><b>{}</b><span>{}</span></div>",
+            esc(&value),
+            esc(name)
+        );
+    }
+    p.0.push_str("</div>");
+
+    let (labels, values) = buckets(s);
+    let col = |k: usize| {
+        values
+            .iter()
+            .map(|v| v.get(k).copied().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let _ = write!(
+        p.0,
+        "<section><h2>Traffic per hour (UTC)</h2>{}</section>",
+        bars(
+            "chart-traffic",
+            "Messages accepted and relayed per hour",
+            &labels,
+            &[
+                ("accepted (smtp-in)", "#1565c0", col(0)),
+                ("relayed (smtp-out)", "#6a1b9a", col(1))
+            ]
+        )
+    );
+    let domains: Vec<(String, u64, u64)> = s
+        .recipient_domains
+        .iter()
+        .take(20)
+        .map(|d| (d.domain.clone(), d.sessions_tls, d.sessions_plaintext))
+        .collect();
+    let _ = write!(
+        p.0,
+        "<section><h2>TLS share per recipient domain (smtp-in sessions)</h2>{}</section>",
+        shares(
+            "chart-tls",
+            "TLS share of sessions per recipient domain",
+            &domains
+        )
+    );
+    let _ = write!(
+        p.0,
+        "<section><h2>Refused recipients over time (UTC)</h2>{}</section>",
+        bars(
+            "chart-refusals",
+            "Refused recipients per hour",
+            &labels,
+            &[("refused (smtp-in)", "#e65100", col(2))]
+        )
+    );
+
+    for (title, rows) in [
+        (
+            "Recipient domains, received (smtp-in)",
+            &s.recipient_domains,
+        ),
+        ("Recipient domains, relayed (smtp-out)", &s.relay_domains),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|d| {
+                (
+                    d.domain.clone(),
+                    vec![
+                        d.messages.to_string(),
+                        d.recipients.to_string(),
+                        percent(d.messages_tls, d.messages),
+                        d.sessions_tls.to_string(),
+                        d.sessions_plaintext.to_string(),
+                    ],
+                )
+            })
+            .collect();
+        p.table(
+            title,
+            &[
+                "messages",
+                "recipients",
+                "messages TLS",
+                "sessions TLS",
+                "sessions plaintext",
+            ],
+            rows,
+        );
+    }
+    for (title, rows) in [
+        ("Top senders", &s.top.senders),
+        ("Top sender domains", &s.top.sender_domains),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|r| (r.key.clone(), vec![r.messages.to_string(), bytes(r.bytes)]))
+            .collect();
+        p.table(title, &["messages", "bytes"], rows);
+    }
+    p.rows("Top recipients", "messages", &s.top.recipients);
+    let clients = s
+        .top
+        .clients
+        .iter()
+        .map(|c| {
+            let key = match &c.rdns {
+                Some(r) => format!("{} ({r})", c.client),
+                None => c.client.clone(),
+            };
+            (
+                key,
+                vec![
+                    c.sessions.to_string(),
+                    c.messages.to_string(),
+                    c.refused.to_string(),
+                ],
+            )
+        })
+        .collect();
+    p.table(
+        "Top clients (smtp-in)",
+        &["sessions", "messages", "refused"],
+        clients,
+    );
+    p.rows(
+        "Refused recipients by client",
+        "refused",
+        &s.refusals.by_client,
+    );
+    p.rows(
+        "Refused recipient domains (transactions)",
+        "txs",
+        &s.refusals.by_domain,
+    );
+    p.detail("Refusals by reply", "refused", &s.refusals.by_reply);
+    let r = &s.replies;
+    let by_direction = [
+        ("smtp-in (smtpd's replies)", &r.smtp_in),
+        ("smtp-out (remote servers' replies)", &r.smtp_out),
+    ]
+    .iter()
+    .map(|(name, c)| {
+        let values = [c.sessions, c.replies_4xx, c.replies_5xx];
+        (
+            name.to_string(),
+            values.iter().map(u64::to_string).collect(),
+        )
+    })
+    .collect();
+    p.table(
+        "4xx/5xx replies (a multi-line reply counts once)",
+        &["sessions", "4xx", "5xx"],
+        by_direction,
+    );
+    for (title, rows) in [
+        ("Clients with 4xx/5xx replies (smtp-in)", &r.by_client),
+        (
+            "Remote servers with 4xx/5xx replies (smtp-out)",
+            &r.by_server,
+        ),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|c| {
+                let key = match &c.rdns {
+                    Some(d) => format!("{} ({d})", c.address),
+                    None => c.address.clone(),
+                };
+                let values = [c.sessions, c.replies_4xx, c.replies_5xx];
+                (key, values.iter().map(u64::to_string).collect())
+            })
+            .collect();
+        p.table(title, &["sessions", "4xx", "5xx"], rows);
+    }
+    let a = &s.auth_failures;
+    let by_user = a
+        .by_user
+        .iter()
+        .map(|u| {
+            (
+                u.user.clone(),
+                vec![u.attempts.to_string(), u.sessions.to_string()],
+            )
+        })
+        .collect();
+    p.table(
+        "AUTH failures by user (the session's last AUTH user)",
+        &["attempts", "sessions"],
+        by_user,
+    );
+    let by_client = a
+        .by_client
+        .iter()
+        .map(|c| {
+            (
+                c.client.clone(),
+                vec![c.sessions.to_string(), c.attempts.to_string()],
+            )
+        })
+        .collect();
+    p.table(
+        "AUTH failures by client address",
+        &["sessions", "attempts"],
+        by_client,
+    );
+    p.rows(
+        "Filter verdicts by client",
+        "verdicts",
+        &s.filter_verdicts.by_client,
+    );
+    p.detail(
+        "Filter verdicts by kind",
+        "verdicts",
+        &s.filter_verdicts.by_kind,
+    );
+    p.rows("Timeouts by client", "sessions", &s.timeouts.by_client);
+    p.rows("FCrDNS failures by client", "sessions", &s.fcrdns.by_client);
+    let out = s
+        .outbound
+        .by_domain
+        .iter()
+        .map(|r| {
+            (
+                r.domain.clone(),
+                vec![r.deferred.to_string(), r.failed.to_string()],
+            )
+        })
+        .collect();
+    p.table(
+        "Outbound deferrals and failures by domain",
+        &["deferred", "failed"],
+        out,
+    );
+    p.rows(
+        "Outbound refusals and deferrals by reply",
+        "rollbacks",
+        &s.outbound.rollbacks_by_reply,
+    );
+    let i = &s.input;
+    let input = vec![
+        ("lines read".to_string(), vec![i.lines.to_string()]),
+        (
+            "filter-jsonlog documents".to_string(),
+            vec![i.documents.to_string()],
+        ),
+        ("used".to_string(), vec![i.used.to_string()]),
+        (
+            "repeating session state".to_string(),
+            vec![i.repeated.to_string()],
+        ),
+        (
+            "lines not documents".to_string(),
+            vec![i.not_documents.to_string()],
+        ),
+        (
+            "broken or truncated documents".to_string(),
+            vec![i.invalid.to_string()],
+        ),
+        (
+            "documents with unknown fields".to_string(),
+            vec![i.unknown_fields.to_string()],
+        ),
+        (
+            "dropped by the filter".to_string(),
+            vec![i.filter_documents_dropped.to_string()],
+        ),
+    ];
+    p.table("Input", &["count"], input);
+    p.0.push_str("</main></body></html>\n");
+    p.0
+}

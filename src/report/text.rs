@@ -1,0 +1,543 @@
+//! The text form: plain ASCII columns that read well in a cron mail.
+
+use super::summary::{Row, Summary};
+use super::time;
+use std::fmt::Write;
+
+/// Longest key shown in a column (longer ones end in `...`).
+const KEY_WIDTH: usize = 48;
+
+fn short(key: &str) -> String {
+    let clean: String = key
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if clean.chars().count() <= KEY_WIDTH {
+        clean
+    } else {
+        let mut s: String = clean.chars().take(KEY_WIDTH - 3).collect();
+        s.push_str("...");
+        s
+    }
+}
+
+/// `72.7%`, or `-` for 0 of 0.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// `12.3 kB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    let name = UNITS.get(unit).copied().unwrap_or("B");
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {name}")
+    }
+}
+
+struct Out(String);
+
+impl Out {
+    fn heading(&mut self, title: &str) {
+        let _ = write!(self.0, "\n{title}\n{}\n", "-".repeat(title.len()));
+    }
+
+    fn figure(&mut self, name: &str, value: impl std::fmt::Display, note: &str) {
+        let _ = writeln!(self.0, "  {name:<32} {value:>8}  {note}");
+        self.trim_line();
+    }
+
+    fn trim_line(&mut self) {
+        while self.0.ends_with(" \n") {
+            self.0.pop();
+            self.0.pop();
+            self.0.push('\n');
+        }
+    }
+
+    /// A table: `columns` names the numeric columns after the key.
+    fn table(&mut self, title: &str, columns: &[&str], rows: Vec<(String, Vec<String>)>) {
+        self.heading(title);
+        if rows.is_empty() {
+            self.0.push_str("  (none)\n");
+            return;
+        }
+        let _ = write!(self.0, "  {:<KEY_WIDTH$}", "");
+        for c in columns {
+            let _ = write!(self.0, " {c:>10}");
+        }
+        self.0.push('\n');
+        for (key, values) in rows {
+            let _ = write!(self.0, "  {:<KEY_WIDTH$}", short(&key));
+            for v in values {
+                let _ = write!(self.0, " {v:>10}");
+            }
+            self.0.push('\n');
+        }
+    }
+
+    fn rows(&mut self, title: &str, column: &str, rows: &[Row]) {
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let key = match &r.label {
+                    Some(l) => format!("{} ({l})", r.key),
+                    None => r.key.clone(),
+                };
+                let count = if r.error > 0 {
+                    format!("~{}", r.count)
+                } else {
+                    r.count.to_string()
+                };
+                (key, vec![count])
+            })
+            .collect();
+        self.table(title, &[column], rows);
+    }
+
+    fn detail(&mut self, title: &str, column: &str, rows: &Option<Vec<Row>>) {
+        match rows {
+            Some(rows) => self.rows(title, column, rows),
+            None => {
+                self.heading(title);
+                self.0.push_str(
+                    "  (not in this input: its documents were written without these events,\n   e.g. with --events summaries)\n",
+                );
+            }
+        }
+    }
+}
+
+/// Renders the text report.
+pub fn render(s: &Summary) -> String {
+    let mut o = Out(String::new());
+    let _ = writeln!(o.0, "{}", s.report.generator);
+    let span = match (&s.report.first, &s.report.last) {
+        (Some(f), Some(l)) => format!("{f} to {l}"),
+        _ => "no documents counted".to_string(),
+    };
+    let _ = writeln!(o.0, "Documents from {span}");
+    if s.report.since.is_some() || s.report.until.is_some() {
+        let _ = writeln!(
+            o.0,
+            "Window: since {} until {}",
+            s.report.since.as_deref().unwrap_or("the beginning"),
+            s.report.until.as_deref().unwrap_or("the end")
+        );
+    }
+    if !s.report.exact || !s.unique.exact {
+        o.0.push_str("Some tables outgrew their memory: counts marked ~ are upper bounds.\n");
+    }
+
+    o.heading("Grand totals");
+    let ss = &s.sessions;
+    o.figure(
+        "sessions in (smtp-in)",
+        ss.smtp_in,
+        &format!("{} over the local socket", ss.smtp_in_local),
+    );
+    o.figure("sessions out (smtp-out)", ss.smtp_out, "");
+    o.figure(
+        "messages accepted",
+        s.messages.accepted,
+        &bytes(s.messages.bytes),
+    );
+    o.figure(
+        "messages relayed (smtp-out)",
+        s.messages.relayed,
+        &bytes(s.messages.relayed_bytes),
+    );
+    o.figure("recipients accepted", s.recipients.accepted, "");
+    o.figure(
+        "recipients refused",
+        s.recipients.refused,
+        &percent(
+            s.recipients.refused,
+            s.recipients.accepted + s.recipients.refused,
+        ),
+    );
+    let estimate = if s.unique.exact { "" } else { "(estimate)" };
+    o.figure("unique senders", s.unique.senders, estimate);
+    o.figure("unique recipients", s.unique.recipients, estimate);
+    let by_filter = ss.smtp_in_ended_by_filter + ss.smtp_out_ended_by_filter;
+    if by_filter > 0 {
+        o.figure(
+            "sessions ended by the filter",
+            by_filter,
+            "(session-expired/-evicted/-unfinished: not counted)",
+        );
+    }
+    if ss.smtp_in_partial + ss.smtp_out_partial > 0 {
+        o.figure(
+            "sessions seen without connect",
+            ss.smtp_in_partial + ss.smtp_out_partial,
+            "(not counted above)",
+        );
+    }
+
+    o.heading("TLS (sessions over the network)");
+    for (name, c) in [("smtp-in", &s.tls.smtp_in), ("smtp-out", &s.tls.smtp_out)] {
+        let all = c.tls + c.plaintext;
+        o.figure(
+            &format!("{name} over TLS"),
+            percent(c.tls, all),
+            &format!("{} TLS, {} plaintext", c.tls, c.plaintext),
+        );
+    }
+    o.rows(
+        "TLS versions (smtp-in)",
+        "sessions",
+        &s.tls.smtp_in.versions,
+    );
+    o.rows(
+        "TLS versions (smtp-out)",
+        "sessions",
+        &s.tls.smtp_out.versions,
+    );
+
+    for (title, rows) in [
+        (
+            "Recipient domains, received (smtp-in)",
+            &s.recipient_domains,
+        ),
+        ("Recipient domains, relayed (smtp-out)", &s.relay_domains),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|d| {
+                (
+                    d.domain.clone(),
+                    vec![
+                        d.messages.to_string(),
+                        d.recipients.to_string(),
+                        percent(d.messages_tls, d.messages),
+                        d.sessions_tls.to_string(),
+                        d.sessions_plaintext.to_string(),
+                    ],
+                )
+            })
+            .collect();
+        o.table(
+            title,
+            &["messages", "rcpts", "msgs TLS", "sess TLS", "sess plain"],
+            rows,
+        );
+    }
+
+    for (title, rows) in [
+        ("Top senders", &s.top.senders),
+        ("Top sender domains", &s.top.sender_domains),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|r| (r.key.clone(), vec![r.messages.to_string(), bytes(r.bytes)]))
+            .collect();
+        o.table(title, &["messages", "bytes"], rows);
+    }
+    o.rows("Top recipients", "messages", &s.top.recipients);
+    let clients = s
+        .top
+        .clients
+        .iter()
+        .map(|c| {
+            let key = match &c.rdns {
+                Some(r) => format!("{} ({r})", c.client),
+                None => c.client.clone(),
+            };
+            (
+                key,
+                vec![
+                    c.sessions.to_string(),
+                    c.messages.to_string(),
+                    c.refused.to_string(),
+                ],
+            )
+        })
+        .collect();
+    o.table(
+        "Top clients (smtp-in)",
+        &["sessions", "messages", "refused"],
+        clients,
+    );
+
+    o.rows(
+        "Refused recipients by client",
+        "refused",
+        &s.refusals.by_client,
+    );
+    o.rows(
+        "Refused recipient domains (transactions)",
+        "txs",
+        &s.refusals.by_domain,
+    );
+    o.rows(
+        "Refused recipient addresses (transactions)",
+        "txs",
+        &s.refusals.by_address,
+    );
+    o.detail(
+        "Refusals by reply (tx-rcpt documents)",
+        "refused",
+        &s.refusals.by_reply,
+    );
+
+    replies(&mut o, s);
+
+    let a = &s.auth_failures;
+    o.heading("AUTH failures (smtp-in)");
+    o.figure("failed attempts", a.attempts, "(link-auth other than pass)");
+    o.figure("sessions with a failed attempt", a.sessions, "");
+    let by_user = a
+        .by_user
+        .iter()
+        .map(|r| {
+            (
+                r.user.clone(),
+                vec![approx(r.attempts, r.error), r.sessions.to_string()],
+            )
+        })
+        .collect();
+    o.table(
+        "AUTH failures by user (the session's last AUTH user)",
+        &["attempts", "sessions"],
+        by_user,
+    );
+    let by_client = a
+        .by_client
+        .iter()
+        .map(|r| {
+            (
+                r.client.clone(),
+                vec![approx(r.sessions, r.error), r.attempts.to_string()],
+            )
+        })
+        .collect();
+    o.table(
+        "AUTH failures by client address",
+        &["sessions", "attempts"],
+        by_client,
+    );
+
+    o.heading("Filter verdicts");
+    o.figure("verdicts (not proceed)", s.filter_verdicts.total, "");
+    o.figure("sessions with verdicts", s.filter_verdicts.sessions, "");
+    o.rows(
+        "Filter verdicts by client",
+        "verdicts",
+        &s.filter_verdicts.by_client,
+    );
+    o.detail(
+        "Filter verdicts by kind (filter-response documents)",
+        "verdicts",
+        &s.filter_verdicts.by_kind,
+    );
+
+    o.heading("Timeouts and FCrDNS");
+    o.figure("sessions timed out", s.timeouts.sessions, "");
+    o.figure("FCrDNS fail", s.fcrdns.fail, "");
+    o.figure("FCrDNS error", s.fcrdns.error, "");
+    o.rows("Timeouts by client", "sessions", &s.timeouts.by_client);
+    o.rows("FCrDNS failures by client", "sessions", &s.fcrdns.by_client);
+
+    o.heading("Outbound (smtp-out)");
+    let ob = &s.outbound;
+    o.figure("refusals and deferrals", ob.rollbacks, "(tx-rollback)");
+    o.figure("  deferrals", ob.rollbacks_deferred, "(4xx reply)");
+    o.figure("recipients accepted remotely", ob.recipients_accepted, "");
+    o.figure("recipients deferred", ob.deferred, "(tempfail)");
+    o.figure("recipients failed", ob.failed, "(permfail)");
+    o.figure(
+        "sessions without delivery",
+        ob.sessions_without_delivery,
+        "",
+    );
+    let by_domain = ob
+        .by_domain
+        .iter()
+        .map(|r| {
+            (
+                r.domain.clone(),
+                vec![r.deferred.to_string(), r.failed.to_string()],
+            )
+        })
+        .collect();
+    o.table(
+        "Deferrals and failures by recipient domain",
+        &["deferred", "failed"],
+        by_domain,
+    );
+    o.rows(
+        "Refusals and deferrals by reply (smtp-out)",
+        "rollbacks",
+        &ob.rollbacks_by_reply,
+    );
+    o.rows(
+        "Sessions without delivery by destination",
+        "sessions",
+        &ob.without_delivery_by_destination,
+    );
+
+    traffic(&mut o, s);
+    input(&mut o, s);
+    o.0
+}
+
+/// `12`, or `~12` when the count may include keys no longer kept.
+fn approx(count: u64, error: u64) -> String {
+    if error > 0 {
+        format!("~{count}")
+    } else {
+        count.to_string()
+    }
+}
+
+fn replies(o: &mut Out, s: &Summary) {
+    let r = &s.replies;
+    let by_direction = [
+        ("smtp-in (smtpd's replies)", &r.smtp_in),
+        ("smtp-out (remote servers' replies)", &r.smtp_out),
+    ]
+    .iter()
+    .map(|(name, c)| {
+        let values = [c.sessions, c.replies_4xx, c.replies_5xx];
+        (
+            name.to_string(),
+            values.iter().map(u64::to_string).collect(),
+        )
+    })
+    .collect();
+    o.table(
+        "4xx/5xx replies (a multi-line reply counts once)",
+        &["sessions", "4xx", "5xx"],
+        by_direction,
+    );
+    for (title, rows) in [
+        ("Clients with 4xx/5xx replies (smtp-in)", &r.by_client),
+        (
+            "Remote servers with 4xx/5xx replies (smtp-out)",
+            &r.by_server,
+        ),
+    ] {
+        let rows = rows
+            .iter()
+            .map(|c| {
+                let key = match &c.rdns {
+                    Some(d) => format!("{} ({d})", c.address),
+                    None => c.address.clone(),
+                };
+                (
+                    key,
+                    vec![
+                        approx(c.sessions, c.error),
+                        c.replies_4xx.to_string(),
+                        c.replies_5xx.to_string(),
+                    ],
+                )
+            })
+            .collect();
+        o.table(title, &["sessions", "4xx", "5xx"], rows);
+    }
+}
+
+/// Time from the first hour bucket to the last.
+pub fn span(s: &Summary) -> i64 {
+    match (s.hours.first(), s.hours.last()) {
+        (Some(a), Some(b)) => b.start - a.start,
+        _ => 0,
+    }
+}
+
+fn traffic(o: &mut Out, s: &Summary) {
+    // Per hour for a day or two; per day beyond (a cron mail stays short).
+    let per_day = span(s) > 48 * time::HOUR;
+    let rows = s
+        .buckets(if per_day { time::DAY } else { time::HOUR })
+        .iter()
+        .map(|b| {
+            let key = if per_day {
+                time::format_day(b.start)
+            } else {
+                time::format_hour(b.start)
+            };
+            let values = [
+                b.sessions_in,
+                b.messages_accepted,
+                b.recipients_refused,
+                b.sessions_out,
+                b.messages_relayed,
+            ];
+            (key, values.iter().map(u64::to_string).collect())
+        })
+        .collect();
+    o.table(
+        if per_day {
+            "Traffic per day (UTC)"
+        } else {
+            "Traffic per hour (UTC)"
+        },
+        &["sess in", "accepted", "refused", "sess out", "relayed"],
+        rows,
+    );
+}
+
+fn input(o: &mut Out, s: &Summary) {
+    let i = &s.input;
+    o.heading("Input");
+    o.figure("files read", i.files, "");
+    o.figure("lines read", i.lines, "");
+    o.figure("filter-jsonlog documents", i.documents, "");
+    o.figure("  used", i.used, "");
+    o.figure(
+        "  repeating session state",
+        i.repeated,
+        "(facts carried by later documents)",
+    );
+    o.figure("  outside --since/--until", i.outside_window, "");
+    o.figure("  duplicates", i.duplicates, "");
+    o.figure("lines not documents", i.not_documents, "");
+    o.figure("  not JSON", i.not_json, "");
+    o.figure("  other programs' JSON", i.other_programs, "");
+    o.figure("  broken or truncated", i.invalid, "");
+    o.figure("  too long", i.too_long, "");
+    o.figure(
+        "documents with unknown fields",
+        i.unknown_fields,
+        &i.unknown_field_names.join(", "),
+    );
+    o.figure("unknown protocol versions", i.unknown_versions, "");
+    o.figure("shortened by the filter", i.truncated_by_filter, "");
+    if i.shortened_recipient_lists > 0 {
+        o.figure(
+            "shortened recipient lists",
+            i.shortened_recipient_lists,
+            "(per-address figures miss some)",
+        );
+    }
+    if i.sessions_evicted > 0 {
+        o.figure(
+            "sessions no longer followed",
+            i.sessions_evicted,
+            "(memory bound)",
+        );
+    }
+    o.figure(
+        "dropped by the filter",
+        i.filter_documents_dropped,
+        "(its documents-dropped documents)",
+    );
+    for e in &i.errors {
+        let _ = writeln!(o.0, "  unreadable: {e}");
+    }
+}
