@@ -8,7 +8,9 @@
 //! land in the JSON log), and an output file that does not exist yet is
 //! created only to learn that it can be, then removed.
 
-use crate::cli::{Args, ConfigError, Output};
+use crate::cli::Args;
+use crate::config::ConfigError;
+use crate::sink::Target as Output;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
@@ -32,7 +34,7 @@ pub fn findings(args: &Args) -> Vec<Finding> {
         Ok(config) => {
             found.push(Finding::Ok(format!(
                 "options: output {}, events {}, address privacy {}, user privacy {}, max-line-bytes {}",
-                describe(&config.output),
+                describe(&config.output, args),
                 args.events,
                 args.address_privacy,
                 args.user_privacy,
@@ -65,10 +67,10 @@ pub fn findings(args: &Args) -> Vec<Finding> {
     found
 }
 
-fn describe(output: &Output) -> String {
+fn describe(output: &Output, args: &Args) -> String {
     match output {
-        Output::Syslog { socket, facility } => {
-            format!("syslog {} facility {facility}", socket.display())
+        Output::Syslog { socket, .. } => {
+            format!("syslog {} facility {}", socket.display(), args.facility)
         }
         Output::File(path) => format!("file {}", path.display()),
         Output::Stdout => "stdout".into(),
@@ -80,7 +82,8 @@ fn raw_output(args: &Args) -> Option<Output> {
     match args.output.as_deref() {
         None | Some("syslog") => Some(Output::Syslog {
             socket: args.syslog_socket.clone(),
-            facility: args.facility.clone(),
+            // Only the socket is looked at: the facility was refused or is fine.
+            facility: 0,
         }),
         Some(other) => other
             .strip_prefix("file:")

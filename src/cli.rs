@@ -1,14 +1,13 @@
 //! Command-line flags ("low": only checked) and the configuration built from
 //! them ("high": validated and typed). Nothing here touches the OS.
 
+use crate::config::{Config, ConfigError, Mode, PipelineConfig};
 use crate::document;
 use crate::privacy::{AddressPolicy, Privacy, UserPolicy};
-use crate::run::PipelineConfig;
 use crate::select::{Cidr, Events, Selection};
 use crate::session::Limits;
-use crate::sink::{DeliveryOptions, WhenFull};
+use crate::sink::{DeliveryOptions, Target, WhenFull};
 use clap::{Parser, Subcommand};
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -152,98 +151,6 @@ impl ReportArgs {
     }
 }
 
-/// Where documents go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// The local syslog daemon.
-    Syslog {
-        /// Its socket.
-        socket: PathBuf,
-        /// The facility name.
-        facility: String,
-    },
-    /// A file, appended to.
-    File(PathBuf),
-    /// Standard output.
-    Stdout,
-}
-
-/// What to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Run under smtpd.
-    Filter,
-    /// Replay these inputs (`None` = stdin).
-    Replay(Vec<Option<PathBuf>>),
-}
-
-/// The validated configuration.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Filter or replay.
-    pub mode: Mode,
-    /// Where documents go.
-    pub output: Output,
-    /// The pipeline.
-    pub pipeline: PipelineConfig,
-    /// The delivery policy.
-    pub delivery: DeliveryOptions,
-    /// The input line bound.
-    pub max_input_line: usize,
-    /// How often to write a self-metrics document.
-    pub stats_interval: Option<Duration>,
-}
-
-/// A flag value that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
-    /// `--output stdout` in filter mode.
-    StdoutInFilterMode,
-    /// An `--output` value of no known form.
-    UnknownOutput(String),
-    /// A facility syslog does not have.
-    UnknownFacility(String),
-    /// `--max-line-bytes` below the minimum.
-    MaxLineTooSmall(usize),
-    /// A bad `--events` or `--ignore-source` value.
-    Select(crate::select::SelectError),
-    /// A privacy setting that cannot work.
-    Privacy(crate::privacy::PrivacyError),
-    /// The hash key file could not be read.
-    KeyFile(PathBuf, String),
-    /// `report` has no filter configuration.
-    NotFilter,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::StdoutInFilterMode => write!(
-                f,
-                "--output stdout is for replay only: under smtpd, stdout is smtpd's pipe (use syslog or file:PATH)"
-            ),
-            ConfigError::UnknownOutput(o) => {
-                write!(f, "--output {o:?}: expected syslog, file:PATH or stdout")
-            }
-            ConfigError::UnknownFacility(name) => write!(
-                f,
-                "--facility {name:?}: expected a syslog facility such as mail, daemon, local0 … local7"
-            ),
-            ConfigError::MaxLineTooSmall(n) => write!(
-                f,
-                "--max-line-bytes {n}: must be at least {}",
-                document::MIN_MAX_BYTES
-            ),
-            ConfigError::Select(e) => e.fmt(f),
-            ConfigError::Privacy(e) => write!(f, "--address-privacy/--user-privacy: {e}"),
-            ConfigError::KeyFile(path, e) => write!(f, "--hash-key-file {}: {e}", path.display()),
-            ConfigError::NotFilter => write!(f, "report reads documents; it runs no filter"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Args {
     /// Validates the flags into a configuration.
     pub fn config(&self) -> Result<Config, ConfigError> {
@@ -259,19 +166,15 @@ impl Args {
             ),
         };
         let output = match (self.output.as_deref(), &mode) {
-            (None, Mode::Replay(_)) | (Some("stdout"), Mode::Replay(_)) => Output::Stdout,
+            (None, Mode::Replay(_)) | (Some("stdout"), Mode::Replay(_)) => Target::Stdout,
             (Some("stdout"), Mode::Filter) => return Err(ConfigError::StdoutInFilterMode),
-            (None | Some("syslog"), _) => {
-                if crate::sink::syslog_facility(&self.facility).is_none() {
-                    return Err(ConfigError::UnknownFacility(self.facility.clone()));
-                }
-                Output::Syslog {
-                    socket: self.syslog_socket.clone(),
-                    facility: self.facility.clone(),
-                }
-            }
+            (None | Some("syslog"), _) => Target::Syslog {
+                socket: self.syslog_socket.clone(),
+                facility: crate::sink::syslog_facility(&self.facility)
+                    .ok_or_else(|| ConfigError::UnknownFacility(self.facility.clone()))?,
+            },
             (Some(other), _) => match other.strip_prefix("file:") {
-                Some(path) if !path.is_empty() => Output::File(PathBuf::from(path)),
+                Some(path) if !path.is_empty() => Target::File(PathBuf::from(path)),
                 _ => return Err(ConfigError::UnknownOutput(other.to_string())),
             },
         };

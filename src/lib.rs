@@ -10,7 +10,7 @@
 //! ```
 //!
 //! `run` is the one loop that connects them; `cli` turns flags into its
-//! configuration; `stats` counts what happened, including every drop;
+//! `config` (typed once, no clap in it); `stats` counts what happened, including every drop;
 //! `privacy` decides what personal data the session keeps, and `select`
 //! which documents are written; `signals` installs the handlers first and
 //! lets SIGTERM end the input.
@@ -20,6 +20,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod document;
 pub mod input;
 pub mod privacy;

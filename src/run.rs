@@ -7,10 +7,9 @@
 
 use crate::document::{self, Renderer};
 use crate::input::{LineReader, RawLine};
-use crate::privacy::Privacy;
 use crate::protocol::{describe_line, is_event_name, parse_line, Handshake, Line, Registration};
 use crate::select::Selection;
-use crate::session::{Expiry, Limits, SessionTable, Snapshot};
+use crate::session::{Expiry, SessionTable, Snapshot};
 use crate::sink::Outlet;
 use crate::stats::{add, get, Counters, DropReason, Warner};
 use std::io::{self, Read, Write};
@@ -20,28 +19,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 mod start;
-pub use start::{open_sink, start, StartError};
-
-/// What the pipeline needs to know.
-#[derive(Clone, Debug, Default)]
-pub struct PipelineConfig {
-    /// Session table bounds.
-    pub limits: Limits,
-    /// Document options.
-    pub document: document::Options,
-    /// Write final documents for sessions still open at end of input.
-    pub close_at_end: bool,
-    /// Which documents to write.
-    pub selection: Selection,
-    /// What personal data to keep.
-    pub privacy: Privacy,
-    /// Write a self-metrics document at end of input.
-    pub stats_at_end: bool,
-    /// Idle expiry by the local clock (under smtpd) instead of the
-    /// stream's timestamps (replay): a wild timestamp in one report must
-    /// not end every open session.
-    pub live_clock: bool,
-}
+pub use crate::config::PipelineConfig;
+pub use start::{start, StartError};
 
 /// parse → state → document → outlet, for one line at a time.
 pub struct Pipeline<O: Outlet> {

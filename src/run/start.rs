@@ -30,30 +30,12 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// Opens the configured sink.
-pub fn open_sink(
-    output: &crate::cli::Output,
-    max_doc: usize,
-) -> Result<Box<dyn crate::sink::Sink>, StartError> {
-    use crate::cli::Output;
-    use crate::sink::{FileSink, StdoutSink, SyslogSink};
-    const LOG_MAIL: u8 = 2;
-    Ok(match output {
-        Output::Syslog { socket, facility } => {
-            let facility = crate::sink::syslog_facility(facility).unwrap_or(LOG_MAIL);
-            Box::new(SyslogSink::new(socket.clone(), facility, max_doc))
-        }
-        Output::File(path) => Box::new(FileSink::open(path.clone()).map_err(StartError::Output)?),
-        Output::Stdout => Box::new(StdoutSink::default()),
-    })
-}
-
 /// Runs the configured mode to the end of input (or SIGTERM).
 pub fn start(
-    config: &crate::cli::Config,
+    config: &crate::config::Config,
     signals: &crate::signals::Signals,
 ) -> Result<Summary, StartError> {
-    use crate::cli::Mode;
+    use crate::config::Mode;
     use crate::sink::Delivery;
 
     let inputs: Vec<Box<dyn Read>> = match &config.mode {
@@ -73,7 +55,8 @@ pub fn start(
             })
             .collect::<Result<_, _>>()?,
     };
-    let sink = open_sink(&config.output, config.pipeline.document.max_bytes)?;
+    let sink = crate::sink::open(&config.output, config.pipeline.document.max_bytes)
+        .map_err(StartError::Output)?;
     let counters = Arc::new(Counters::default());
     let ticker = config.stats_interval.map(|every| {
         let counters = Arc::clone(&counters);

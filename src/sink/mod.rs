@@ -23,7 +23,36 @@ pub use syslog::{facility as syslog_facility, SyslogSink};
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// Where documents go, as the configuration names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The local syslog daemon.
+    Syslog {
+        /// Its socket.
+        socket: PathBuf,
+        /// The facility's number (`mail` is 2), parsed once from its name.
+        facility: u8,
+    },
+    /// A file, appended to.
+    File(PathBuf),
+    /// Standard output (replay only: under smtpd it is smtpd's pipe).
+    Stdout,
+}
+
+/// Opens the sink for `target`; `max_doc` is the longest document it must
+/// take whole (the syslog socket's send buffer is sized for it).
+pub fn open(target: &Target, max_doc: usize) -> Result<Box<dyn Sink>, SinkError> {
+    Ok(match target {
+        Target::Syslog { socket, facility } => {
+            Box::new(SyslogSink::new(socket.clone(), *facility, max_doc))
+        }
+        Target::File(path) => Box::new(FileSink::open(path.clone())?),
+        Target::Stdout => Box::new(StdoutSink::default()),
+    })
+}
 
 /// The longest one write or send may wait for room while input goes on.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
