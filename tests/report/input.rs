@@ -89,7 +89,7 @@ fn the_same_documents_twice_count_once() {
 
 #[test]
 fn files_plain_gzip_and_stdin() {
-    let dir = std::env::temp_dir().join(format!("report-files-{}", std::process::id()));
+    let dir = super::run::temp("report-files");
     std::fs::create_dir_all(&dir).unwrap();
     let docs = smtp_in_docs("all");
     let half = docs.len() / 2;

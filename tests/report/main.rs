@@ -13,34 +13,13 @@
 #[path = "../../examples/gen-stream.rs"]
 mod gen_stream;
 mod oracle;
+#[path = "../support/run.rs"]
+mod run;
 
 use flate2::write::GzEncoder;
+use run::{bin, data, run};
 use serde_json::Value;
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_filter-jsonlog")
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 /// The documents the filter writes for `stream` with `--events preset`.
 fn documents(stream: &[u8], preset: &str) -> Vec<u8> {
@@ -72,12 +51,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn captured(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/captured")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(data("captured").join(name)).unwrap()
 }
 
 fn generated(version: gen_stream::Proto, sessions: u64, seed: u64) -> Vec<u8> {
