@@ -59,7 +59,7 @@ impl Report {
         // Every document counted needs its time; one without is unusable.
         let t = doc.timestamp.as_ref().and_then(|t| time::parse(t.as_str()));
         let Some(t) = t.or(repeated.then_some(0)) else {
-            input.invalid += 1;
+            input.not_documents.invalid += 1;
             return;
         };
         input.documents += 1;

@@ -238,7 +238,7 @@ pub fn render(s: &Summary) -> String {
         "rollbacks",
         &s.outbound.rollbacks_by_reply,
     );
-    let i = &s.input;
+    let i = &s.input.read;
     let input = vec![
         ("lines read".to_string(), vec![i.lines.to_string()]),
         (
@@ -252,11 +252,11 @@ pub fn render(s: &Summary) -> String {
         ),
         (
             "lines not documents".to_string(),
-            vec![i.not_documents.to_string()],
+            vec![i.not_documents.total().to_string()],
         ),
         (
             "broken or truncated documents".to_string(),
-            vec![i.invalid.to_string()],
+            vec![i.not_documents.invalid.to_string()],
         ),
         (
             "documents with unknown fields".to_string(),
@@ -264,7 +264,7 @@ pub fn render(s: &Summary) -> String {
         ),
         (
             "dropped by the filter".to_string(),
-            vec![i.filter_documents_dropped.to_string()],
+            vec![s.input.filter_documents_dropped.to_string()],
         ),
     ];
     p.table("Input", &["count"], input);

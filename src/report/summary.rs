@@ -1,7 +1,7 @@
 //! The figures as one value: what `--format json` prints and what the text
 //! and HTML forms render. Keys are documented in the README ("Report").
 
-use super::state::Report;
+use super::state::{Input, Report};
 use super::time;
 use super::topn::{Slot, TopN};
 use serde::Serialize;
@@ -50,27 +50,8 @@ pub struct Meta {
 
 #[derive(Debug, Serialize)]
 pub struct InputOut {
-    pub files: u64,
-    pub errors: Vec<String>,
-    pub lines: u64,
-    pub documents: u64,
-    pub used: u64,
-    pub repeated: u64,
-    pub outside_window: u64,
-    pub duplicates: u64,
-    pub not_documents: u64,
-    pub not_json: u64,
-    pub other_programs: u64,
-    pub invalid: u64,
-    pub too_long: u64,
-    pub unknown_fields: u64,
-    pub unknown_field_names: Vec<String>,
-    pub unknown_versions: u64,
-    pub unknown_subsystem: u64,
-    pub truncated_by_filter: u64,
-    pub shortened_recipient_lists: u64,
-    pub sessions_evicted: u64,
-    pub hours_dropped: u64,
+    #[serde(flatten)]
+    pub read: Input,
     pub filter_documents_dropped: u64,
     pub filter_metric_documents: u64,
 }
@@ -355,7 +336,6 @@ impl Summary {
     pub fn of(r: &Report) -> Summary {
         let n = r.top;
         let t = &r.tables;
-        let i = &r.input;
         let totals = &r.totals;
         let exact = [
             t.senders.exact(),
@@ -396,27 +376,7 @@ impl Summary {
                 exact,
             },
             input: InputOut {
-                files: i.files,
-                errors: i.errors.clone(),
-                lines: i.lines,
-                documents: i.documents,
-                used: i.used,
-                repeated: i.repeated,
-                outside_window: i.outside_window,
-                duplicates: i.duplicates,
-                not_documents: i.not_json + i.other_programs + i.invalid + i.too_long,
-                not_json: i.not_json,
-                other_programs: i.other_programs,
-                invalid: i.invalid,
-                too_long: i.too_long,
-                unknown_fields: i.unknown_fields,
-                unknown_field_names: i.unknown_field_names.clone(),
-                unknown_versions: i.unknown_versions,
-                unknown_subsystem: i.unknown_subsystem,
-                truncated_by_filter: i.truncated_by_filter,
-                shortened_recipient_lists: i.shortened_recipient_lists,
-                sessions_evicted: i.sessions_evicted,
-                hours_dropped: i.hours_dropped,
+                read: r.input.clone(),
                 filter_documents_dropped: r.filter.documents_dropped,
                 filter_metric_documents: r.filter.metric_documents,
             },

@@ -279,7 +279,7 @@ fn traffic(o: &mut Out, s: &Summary) {
 }
 
 fn input(o: &mut Out, s: &Summary) {
-    let i = &s.input;
+    let i = &s.input.read;
     o.heading("Input");
     o.figure("files read", i.files, "");
     o.figure("lines read", i.lines, "");
@@ -292,11 +292,11 @@ fn input(o: &mut Out, s: &Summary) {
     );
     o.figure("  outside --since/--until", i.outside_window, "");
     o.figure("  duplicates", i.duplicates, "");
-    o.figure("lines not documents", i.not_documents, "");
-    o.figure("  not JSON", i.not_json, "");
-    o.figure("  other programs' JSON", i.other_programs, "");
-    o.figure("  broken or truncated", i.invalid, "");
-    o.figure("  too long", i.too_long, "");
+    o.figure("lines not documents", i.not_documents.total(), "");
+    o.figure("  not JSON", i.not_documents.not_json, "");
+    o.figure("  other programs' JSON", i.not_documents.other_programs, "");
+    o.figure("  broken or truncated", i.not_documents.invalid, "");
+    o.figure("  too long", i.not_documents.too_long, "");
     o.figure(
         "documents with unknown fields",
         i.unknown_fields,
@@ -320,7 +320,7 @@ fn input(o: &mut Out, s: &Summary) {
     }
     o.figure(
         "dropped by the filter",
-        i.filter_documents_dropped,
+        s.input.filter_documents_dropped,
         "(its documents-dropped documents)",
     );
     for e in &i.errors {
