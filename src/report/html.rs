@@ -238,35 +238,10 @@ pub fn render(s: &Summary) -> String {
         "rollbacks",
         &s.outbound.rollbacks_by_reply,
     );
-    let i = &s.input.read;
-    let input = vec![
-        ("lines read".to_string(), vec![i.lines.to_string()]),
-        (
-            "filter-jsonlog documents".to_string(),
-            vec![i.documents.to_string()],
-        ),
-        ("used".to_string(), vec![i.used.to_string()]),
-        (
-            "repeating session state".to_string(),
-            vec![i.repeated.to_string()],
-        ),
-        (
-            "lines not documents".to_string(),
-            vec![i.not_documents.total().to_string()],
-        ),
-        (
-            "broken or truncated documents".to_string(),
-            vec![i.not_documents.invalid.to_string()],
-        ),
-        (
-            "documents with unknown fields".to_string(),
-            vec![i.unknown_fields.to_string()],
-        ),
-        (
-            "dropped by the filter".to_string(),
-            vec![s.input.filter_documents_dropped.to_string()],
-        ),
-    ];
+    let input = tables::input(s)
+        .into_iter()
+        .filter_map(|f| Some((f.page?.to_string(), vec![f.value.to_string()])))
+        .collect();
     p.table("Input", &["count"], input);
     p.0.push_str("</main></body></html>\n");
     p.0

@@ -241,3 +241,92 @@ pub fn deferrals(o: &mut impl Tables, title: &str, rows: &[OutRow]) {
         .collect();
     o.table(title, &["deferred", "failed"], rows);
 }
+
+/// One figure of the Input section.
+pub struct Figure {
+    /// As the text form names it (indented under the figure it is part of).
+    pub name: &'static str,
+    /// As the HTML page names it; `None`: only in the text form, which
+    /// has room for every figure.
+    pub page: Option<&'static str>,
+    pub value: u64,
+    pub note: String,
+}
+
+/// The Input section, described once for both forms; figures that only
+/// matter when not zero are left out when zero.
+pub fn input(s: &Summary) -> Vec<Figure> {
+    let i = &s.input.read;
+    let n = &i.not_documents;
+    let figure = |name, page, value, note: &str| Figure {
+        name,
+        page,
+        value,
+        note: note.to_string(),
+    };
+    let mut figures = vec![
+        figure("files read", None, i.files, ""),
+        figure("lines read", Some("lines read"), i.lines, ""),
+        figure(
+            "filter-jsonlog documents",
+            Some("filter-jsonlog documents"),
+            i.documents,
+            "",
+        ),
+        figure("  used", Some("used"), i.used, ""),
+        figure(
+            "  repeating session state",
+            Some("repeating session state"),
+            i.repeated,
+            "(facts carried by later documents)",
+        ),
+        figure("  outside --since/--until", None, i.outside_window, ""),
+        figure("  duplicates", None, i.duplicates, ""),
+        figure(
+            "lines not documents",
+            Some("lines not documents"),
+            n.total(),
+            "",
+        ),
+        figure("  not JSON", None, n.not_json, ""),
+        figure("  other programs' JSON", None, n.other_programs, ""),
+        figure(
+            "  broken or truncated",
+            Some("broken or truncated documents"),
+            n.invalid,
+            "",
+        ),
+        figure("  too long", None, n.too_long, ""),
+        figure(
+            "documents with unknown fields",
+            Some("documents with unknown fields"),
+            i.unknown_fields,
+            &i.unknown_field_names.join(", "),
+        ),
+        figure("unknown protocol versions", None, i.unknown_versions, ""),
+        figure("shortened by the filter", None, i.truncated_by_filter, ""),
+    ];
+    if i.shortened_recipient_lists > 0 {
+        figures.push(figure(
+            "shortened recipient lists",
+            None,
+            i.shortened_recipient_lists,
+            "(per-address figures miss some)",
+        ));
+    }
+    if i.sessions_evicted > 0 {
+        figures.push(figure(
+            "sessions no longer followed",
+            None,
+            i.sessions_evicted,
+            "(memory bound)",
+        ));
+    }
+    figures.push(figure(
+        "dropped by the filter",
+        Some("dropped by the filter"),
+        s.input.filter_documents_dropped,
+        "(its documents-dropped documents)",
+    ));
+    figures
+}

@@ -279,51 +279,11 @@ fn traffic(o: &mut Out, s: &Summary) {
 }
 
 fn input(o: &mut Out, s: &Summary) {
-    let i = &s.input.read;
     o.heading("Input");
-    o.figure("files read", i.files, "");
-    o.figure("lines read", i.lines, "");
-    o.figure("filter-jsonlog documents", i.documents, "");
-    o.figure("  used", i.used, "");
-    o.figure(
-        "  repeating session state",
-        i.repeated,
-        "(facts carried by later documents)",
-    );
-    o.figure("  outside --since/--until", i.outside_window, "");
-    o.figure("  duplicates", i.duplicates, "");
-    o.figure("lines not documents", i.not_documents.total(), "");
-    o.figure("  not JSON", i.not_documents.not_json, "");
-    o.figure("  other programs' JSON", i.not_documents.other_programs, "");
-    o.figure("  broken or truncated", i.not_documents.invalid, "");
-    o.figure("  too long", i.not_documents.too_long, "");
-    o.figure(
-        "documents with unknown fields",
-        i.unknown_fields,
-        &i.unknown_field_names.join(", "),
-    );
-    o.figure("unknown protocol versions", i.unknown_versions, "");
-    o.figure("shortened by the filter", i.truncated_by_filter, "");
-    if i.shortened_recipient_lists > 0 {
-        o.figure(
-            "shortened recipient lists",
-            i.shortened_recipient_lists,
-            "(per-address figures miss some)",
-        );
+    for f in tables::input(s) {
+        o.figure(f.name, f.value, &f.note);
     }
-    if i.sessions_evicted > 0 {
-        o.figure(
-            "sessions no longer followed",
-            i.sessions_evicted,
-            "(memory bound)",
-        );
-    }
-    o.figure(
-        "dropped by the filter",
-        s.input.filter_documents_dropped,
-        "(its documents-dropped documents)",
-    );
-    for e in &i.errors {
+    for e in &s.input.read.errors {
         let _ = writeln!(o.0, "  unreadable: {e}");
     }
 }
