@@ -6,6 +6,7 @@ use std::process::Command;
 
 #[path = "../support/run.rs"]
 mod run;
+use run::succeeded;
 pub use run::{bin, data, run, temp};
 
 /// Every line of `text` as JSON; panics (showing the line) on anything else.
@@ -80,11 +81,7 @@ pub fn replay(file: &Path) -> Vec<u8> {
         .arg(file)
         .output()
         .expect("run replay");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     out.stdout
 }
 
@@ -108,11 +105,7 @@ pub fn both_modes(args: &[&str], input: &[u8]) -> BothModes {
     let mut replay_args = vec!["replay"];
     replay_args.extend_from_slice(args);
     let replayed = run(&replay_args, input);
-    assert!(
-        replayed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replayed.stderr)
-    );
+    succeeded(&replayed);
     let docs = documents(&replayed.stdout);
 
     let out_file = temp("both-modes.json");
@@ -125,11 +118,7 @@ pub fn both_modes(args: &[&str], input: &[u8]) -> BothModes {
     }
     stdin.extend_from_slice(input);
     let filtered = run(&filter_args, &stdin);
-    assert!(
-        filtered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&filtered.stderr)
-    );
+    succeeded(&filtered);
     assert_eq!(
         String::from_utf8_lossy(&filtered.stdout),
         "register|report|smtp-in|*\nregister|ready\n"

@@ -17,18 +17,14 @@ mod oracle;
 mod run;
 
 use flate2::write::GzEncoder;
-use run::{bin, data, run};
+use run::{bin, data, run, succeeded};
 use serde_json::Value;
 use std::io::Write;
 
 /// The documents the filter writes for `stream` with `--events preset`.
 fn documents(stream: &[u8], preset: &str) -> Vec<u8> {
     let out = run(&["replay", "--events", preset], stream);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     out.stdout
 }
 
@@ -36,11 +32,7 @@ fn report_json(input: &[u8], extra: &[&str]) -> Value {
     let mut args = vec!["report", "--format", "json", "--top", "100000"];
     args.extend_from_slice(extra);
     let out = run(&args, input);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

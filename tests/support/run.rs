@@ -57,3 +57,12 @@ pub fn temp(name: &str) -> PathBuf {
     let _ = std::fs::remove_file(&p);
     p
 }
+
+/// Fails the test, showing the binary's stderr, unless it exited 0.
+pub fn succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

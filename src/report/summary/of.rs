@@ -5,8 +5,13 @@ use super::*;
 use crate::report::state::{self, Report};
 use crate::report::topn::{Slot, TopN};
 
+/// The top `n` slots of `t`, each made a row by `f`.
+fn top<X: Default, R>(t: &TopN<X>, n: usize, f: impl Fn(&Slot<X>) -> R) -> Vec<R> {
+    t.top(n).into_iter().map(f).collect()
+}
+
 fn rows<X: Default>(t: &TopN<X>, n: usize) -> Vec<Row> {
-    t.top(n).into_iter().map(row).collect()
+    top(t, n, row)
 }
 
 fn row<X>(s: &Slot<X>) -> Row {
@@ -19,18 +24,15 @@ fn row<X>(s: &Slot<X>) -> Row {
 }
 
 fn domains(t: &TopN<state::DomainCols>, n: usize) -> Vec<DomainRow> {
-    t.top(n)
-        .into_iter()
-        .map(|s| DomainRow {
-            domain: s.key.to_string(),
-            messages: s.count,
-            recipients: s.extra.recipients,
-            messages_tls: s.extra.messages_tls,
-            sessions_tls: s.extra.sessions_tls,
-            sessions_plaintext: s.extra.sessions_plaintext,
-            error: s.error,
-        })
-        .collect()
+    top(t, n, |s| DomainRow {
+        domain: s.key.to_string(),
+        messages: s.count,
+        recipients: s.extra.recipients,
+        messages_tls: s.extra.messages_tls,
+        sessions_tls: s.extra.sessions_tls,
+        sessions_plaintext: s.extra.sessions_plaintext,
+        error: s.error,
+    })
 }
 
 fn reply_count(r: &state::Replies) -> ReplyCount {
@@ -42,28 +44,22 @@ fn reply_count(r: &state::Replies) -> ReplyCount {
 }
 
 fn reply_rows(t: &TopN<state::ReplyCols>, n: usize) -> Vec<ReplyRow> {
-    t.top(n)
-        .into_iter()
-        .map(|s| ReplyRow {
-            address: s.key.to_string(),
-            rdns: s.label.as_ref().map(|l| l.to_string()),
-            sessions: s.count,
-            replies_4xx: s.extra.replies_4xx,
-            replies_5xx: s.extra.replies_5xx,
-            error: s.error,
-        })
-        .collect()
+    top(t, n, |s| ReplyRow {
+        address: s.key.to_string(),
+        rdns: s.label.as_ref().map(|l| l.to_string()),
+        sessions: s.count,
+        replies_4xx: s.extra.replies_4xx,
+        replies_5xx: s.extra.replies_5xx,
+        error: s.error,
+    })
 }
 
 fn bytes_rows(t: &TopN<u64>, n: usize) -> Vec<BytesRow> {
-    t.top(n)
-        .into_iter()
-        .map(|s| BytesRow {
-            key: s.key.to_string(),
-            messages: s.count,
-            bytes: s.extra,
-        })
-        .collect()
+    top(t, n, |s| BytesRow {
+        key: s.key.to_string(),
+        messages: s.count,
+        bytes: s.extra,
+    })
 }
 
 impl Summary {
@@ -157,18 +153,13 @@ impl Summary {
                 senders: bytes_rows(&t.senders, n),
                 sender_domains: bytes_rows(&t.sender_domains, n),
                 recipients: rows(&t.recipients, n),
-                clients: t
-                    .clients
-                    .top(n)
-                    .into_iter()
-                    .map(|s| ClientRow {
-                        client: s.key.to_string(),
-                        rdns: s.label.as_ref().map(|l| l.to_string()),
-                        sessions: s.count,
-                        messages: s.extra.messages,
-                        refused: s.extra.refused,
-                    })
-                    .collect(),
+                clients: top(&t.clients, n, |s| ClientRow {
+                    client: s.key.to_string(),
+                    rdns: s.label.as_ref().map(|l| l.to_string()),
+                    sessions: s.count,
+                    messages: s.extra.messages,
+                    refused: s.extra.refused,
+                }),
             },
             refusals: Refusals {
                 by_client: rows(&t.refused_by_client, n),
@@ -185,28 +176,18 @@ impl Summary {
             auth_failures: AuthFailures {
                 attempts: totals.auth_failed_attempts,
                 sessions: totals.auth_failed_sessions,
-                by_user: t
-                    .auth_by_user
-                    .top(n)
-                    .into_iter()
-                    .map(|s| AuthUserRow {
-                        user: s.key.to_string(),
-                        attempts: s.count,
-                        sessions: s.extra,
-                        error: s.error,
-                    })
-                    .collect(),
-                by_client: t
-                    .auth_by_client
-                    .top(n)
-                    .into_iter()
-                    .map(|s| AuthClientRow {
-                        client: s.key.to_string(),
-                        sessions: s.count,
-                        attempts: s.extra,
-                        error: s.error,
-                    })
-                    .collect(),
+                by_user: top(&t.auth_by_user, n, |s| AuthUserRow {
+                    user: s.key.to_string(),
+                    attempts: s.count,
+                    sessions: s.extra,
+                    error: s.error,
+                }),
+                by_client: top(&t.auth_by_client, n, |s| AuthClientRow {
+                    client: s.key.to_string(),
+                    sessions: s.count,
+                    attempts: s.extra,
+                    error: s.error,
+                }),
             },
             filter_verdicts: Verdicts {
                 total: totals.filter_verdicts,
@@ -231,16 +212,11 @@ impl Summary {
                 recipients_refused: totals.rcpt_out_refused,
                 deferred: totals.rcpt_out_deferred,
                 failed: totals.rcpt_out_failed,
-                by_domain: t
-                    .outbound_refused
-                    .top(n)
-                    .into_iter()
-                    .map(|s| OutRow {
-                        domain: s.key.to_string(),
-                        deferred: s.extra.deferred,
-                        failed: s.extra.failed,
-                    })
-                    .collect(),
+                by_domain: top(&t.outbound_refused, n, |s| OutRow {
+                    domain: s.key.to_string(),
+                    deferred: s.extra.deferred,
+                    failed: s.extra.failed,
+                }),
                 sessions_without_delivery: totals.undelivered_out,
                 without_delivery_by_destination: rows(&t.undelivered_by_destination, n),
             },
