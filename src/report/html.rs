@@ -82,8 +82,8 @@ impl Tables for Page {
 
 /// Hour buckets, or days when there are more than a week of hours.
 fn buckets(s: &Summary) -> (Vec<String>, Vec<[u64; 3]>) {
-    let per_day = super::text::span(s) > 7 * time::DAY;
-    s.buckets(if per_day { time::DAY } else { time::HOUR })
+    let (per_day, buckets) = tables::periods(s, 7 * time::DAY);
+    buckets
         .iter()
         .map(|b| {
             let label = if per_day {

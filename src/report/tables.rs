@@ -2,7 +2,10 @@
 //! each form only says how a table looks, so that the two cannot come to
 //! show different figures under the same title.
 
-use super::summary::{AuthFailures, BytesRow, ClientRow, DomainRow, OutRow, Replies, Row, Summary};
+use super::summary::{
+    AuthFailures, Bucket, BytesRow, ClientRow, DomainRow, OutRow, Replies, Row, Summary,
+};
+use super::time;
 
 /// A table's rows: the key, then one value per column.
 pub type Rows = Vec<(String, Vec<String>)>;
@@ -37,6 +40,20 @@ pub trait Tables {
             None => self.missing(title),
         }
     }
+}
+
+/// Traffic per hour, or per day (true) when the hours span more than
+/// `hours_at_most`: each form has its own idea of what stays readable.
+pub fn periods(s: &Summary, hours_at_most: i64) -> (bool, Vec<Bucket>) {
+    let span = match (s.hours.first(), s.hours.last()) {
+        (Some(a), Some(b)) => b.start - a.start,
+        _ => 0,
+    };
+    let per_day = span > hours_at_most;
+    (
+        per_day,
+        s.buckets(if per_day { time::DAY } else { time::HOUR }),
+    )
 }
 
 /// `72.7%`, or `-` for 0 of 0.

@@ -237,19 +237,10 @@ pub fn render(s: &Summary) -> String {
     o.0
 }
 
-/// Time from the first hour bucket to the last.
-pub fn span(s: &Summary) -> i64 {
-    match (s.hours.first(), s.hours.last()) {
-        (Some(a), Some(b)) => b.start - a.start,
-        _ => 0,
-    }
-}
-
 fn traffic(o: &mut Out, s: &Summary) {
     // Per hour for a day or two; per day beyond (a cron mail stays short).
-    let per_day = span(s) > 48 * time::HOUR;
-    let rows = s
-        .buckets(if per_day { time::DAY } else { time::HOUR })
+    let (per_day, buckets) = tables::periods(s, 48 * time::HOUR);
+    let rows = buckets
         .iter()
         .map(|b| {
             let key = if per_day {
