@@ -1,9 +1,9 @@
 //! The HTML form: one self-contained page (no script, no font, no external
 //! anything), charts as inline SVG, readable on a phone and printable.
 
-use super::summary::{Row, Summary};
+use super::summary::Summary;
 use super::svg::{bars, shares};
-use super::text::{bytes, percent};
+use super::tables::{self, bytes, percent, Marks, Rows, Tables};
 use super::time;
 use std::fmt::Write;
 
@@ -48,8 +48,8 @@ svg{width:100%;max-width:760px;height:auto;display:block}
 
 struct Page(String);
 
-impl Page {
-    fn table(&mut self, title: &str, columns: &[&str], rows: Vec<(String, Vec<String>)>) {
+impl Tables for Page {
+    fn table(&mut self, title: &str, columns: &[&str], rows: Rows) {
         let _ = write!(self.0, "<section><h2>{}</h2>", esc(title));
         if rows.is_empty() {
             self.0.push_str("<p class=note>(none)</p></section>");
@@ -71,43 +71,19 @@ impl Page {
         self.0.push_str("</tbody></table></div></section>");
     }
 
-    fn rows(&mut self, title: &str, column: &str, rows: &[Row]) {
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let key = match &r.label {
-                    Some(l) => format!("{} ({l})", r.key),
-                    None => r.key.clone(),
-                };
-                let count = if r.error > 0 {
-                    format!("~{}", r.count)
-                } else {
-                    r.count.to_string()
-                };
-                (key, vec![count])
-            })
-            .collect();
-        self.table(title, &[column], rows);
-    }
-
-    fn detail(&mut self, title: &str, column: &str, rows: &Option<Vec<Row>>) {
-        match rows {
-            Some(rows) => self.rows(title, column, rows),
-            None => {
-                let _ = write!(
-                    self.0,
-                    "<section><h2>{}</h2><p class=note>Not in this input: its documents were written without these events (e.g. --events summaries).</p></section>",
-                    esc(title)
-                );
-            }
-        }
+    fn missing(&mut self, title: &str) {
+        let _ = write!(
+            self.0,
+            "<section><h2>{}</h2><p class=note>Not in this input: its documents were written without these events (e.g. --events summaries).</p></section>",
+            esc(title)
+        );
     }
 }
 
 /// Hour buckets, or days when there are more than a week of hours.
 fn buckets(s: &Summary) -> (Vec<String>, Vec<[u64; 3]>) {
-    let per_day = super::text::span(s) > 7 * time::DAY;
-    s.buckets(if per_day { time::DAY } else { time::HOUR })
+    let (per_day, buckets) = tables::periods(s, 7 * time::DAY);
+    buckets
         .iter()
         .map(|b| {
             let label = if per_day {
@@ -226,156 +202,20 @@ pub fn render(s: &Summary) -> String {
         )
     );
 
-    for (title, rows) in [
-        (
-            "Recipient domains, received (smtp-in)",
-            &s.recipient_domains,
-        ),
-        ("Recipient domains, relayed (smtp-out)", &s.relay_domains),
-    ] {
-        let rows = rows
-            .iter()
-            .map(|d| {
-                (
-                    d.domain.clone(),
-                    vec![
-                        d.messages.to_string(),
-                        d.recipients.to_string(),
-                        percent(d.messages_tls, d.messages),
-                        d.sessions_tls.to_string(),
-                        d.sessions_plaintext.to_string(),
-                    ],
-                )
-            })
-            .collect();
-        p.table(
-            title,
-            &[
-                "messages",
-                "recipients",
-                "messages TLS",
-                "sessions TLS",
-                "sessions plaintext",
-            ],
-            rows,
-        );
-    }
-    for (title, rows) in [
-        ("Top senders", &s.top.senders),
-        ("Top sender domains", &s.top.sender_domains),
-    ] {
-        let rows = rows
-            .iter()
-            .map(|r| (r.key.clone(), vec![r.messages.to_string(), bytes(r.bytes)]))
-            .collect();
-        p.table(title, &["messages", "bytes"], rows);
-    }
-    p.rows("Top recipients", "messages", &s.top.recipients);
-    let clients = s
-        .top
-        .clients
-        .iter()
-        .map(|c| {
-            let key = match &c.rdns {
-                Some(r) => format!("{} ({r})", c.client),
-                None => c.client.clone(),
-            };
-            (
-                key,
-                vec![
-                    c.sessions.to_string(),
-                    c.messages.to_string(),
-                    c.refused.to_string(),
-                ],
-            )
-        })
-        .collect();
-    p.table(
-        "Top clients (smtp-in)",
-        &["sessions", "messages", "refused"],
-        clients,
-    );
-    p.rows(
-        "Refused recipients by client",
-        "refused",
-        &s.refusals.by_client,
-    );
-    p.rows(
-        "Refused recipient domains (transactions)",
-        "txs",
-        &s.refusals.by_domain,
+    tables::traffic(
+        &mut p,
+        s,
+        &[
+            "messages",
+            "recipients",
+            "messages TLS",
+            "sessions TLS",
+            "sessions plaintext",
+        ],
     );
     p.detail("Refusals by reply", "refused", &s.refusals.by_reply);
-    let r = &s.replies;
-    let by_direction = [
-        ("smtp-in (smtpd's replies)", &r.smtp_in),
-        ("smtp-out (remote servers' replies)", &r.smtp_out),
-    ]
-    .iter()
-    .map(|(name, c)| {
-        let values = [c.sessions, c.replies_4xx, c.replies_5xx];
-        (
-            name.to_string(),
-            values.iter().map(u64::to_string).collect(),
-        )
-    })
-    .collect();
-    p.table(
-        "4xx/5xx replies (a multi-line reply counts once)",
-        &["sessions", "4xx", "5xx"],
-        by_direction,
-    );
-    for (title, rows) in [
-        ("Clients with 4xx/5xx replies (smtp-in)", &r.by_client),
-        (
-            "Remote servers with 4xx/5xx replies (smtp-out)",
-            &r.by_server,
-        ),
-    ] {
-        let rows = rows
-            .iter()
-            .map(|c| {
-                let key = match &c.rdns {
-                    Some(d) => format!("{} ({d})", c.address),
-                    None => c.address.clone(),
-                };
-                let values = [c.sessions, c.replies_4xx, c.replies_5xx];
-                (key, values.iter().map(u64::to_string).collect())
-            })
-            .collect();
-        p.table(title, &["sessions", "4xx", "5xx"], rows);
-    }
-    let a = &s.auth_failures;
-    let by_user = a
-        .by_user
-        .iter()
-        .map(|u| {
-            (
-                u.user.clone(),
-                vec![u.attempts.to_string(), u.sessions.to_string()],
-            )
-        })
-        .collect();
-    p.table(
-        "AUTH failures by user (the session's last AUTH user)",
-        &["attempts", "sessions"],
-        by_user,
-    );
-    let by_client = a
-        .by_client
-        .iter()
-        .map(|c| {
-            (
-                c.client.clone(),
-                vec![c.sessions.to_string(), c.attempts.to_string()],
-            )
-        })
-        .collect();
-    p.table(
-        "AUTH failures by client address",
-        &["sessions", "attempts"],
-        by_client,
-    );
+    tables::replies(&mut p, &s.replies, Marks::SingleCountOnly);
+    tables::auth_failures(&mut p, &s.auth_failures, Marks::SingleCountOnly);
     p.rows(
         "Filter verdicts by client",
         "verdicts",
@@ -388,56 +228,20 @@ pub fn render(s: &Summary) -> String {
     );
     p.rows("Timeouts by client", "sessions", &s.timeouts.by_client);
     p.rows("FCrDNS failures by client", "sessions", &s.fcrdns.by_client);
-    let out = s
-        .outbound
-        .by_domain
-        .iter()
-        .map(|r| {
-            (
-                r.domain.clone(),
-                vec![r.deferred.to_string(), r.failed.to_string()],
-            )
-        })
-        .collect();
-    p.table(
+    tables::deferrals(
+        &mut p,
         "Outbound deferrals and failures by domain",
-        &["deferred", "failed"],
-        out,
+        &s.outbound.by_domain,
     );
     p.rows(
         "Outbound refusals and deferrals by reply",
         "rollbacks",
         &s.outbound.rollbacks_by_reply,
     );
-    let i = &s.input;
-    let input = vec![
-        ("lines read".to_string(), vec![i.lines.to_string()]),
-        (
-            "filter-jsonlog documents".to_string(),
-            vec![i.documents.to_string()],
-        ),
-        ("used".to_string(), vec![i.used.to_string()]),
-        (
-            "repeating session state".to_string(),
-            vec![i.repeated.to_string()],
-        ),
-        (
-            "lines not documents".to_string(),
-            vec![i.not_documents.to_string()],
-        ),
-        (
-            "broken or truncated documents".to_string(),
-            vec![i.invalid.to_string()],
-        ),
-        (
-            "documents with unknown fields".to_string(),
-            vec![i.unknown_fields.to_string()],
-        ),
-        (
-            "dropped by the filter".to_string(),
-            vec![i.filter_documents_dropped.to_string()],
-        ),
-    ];
+    let input = tables::input(s)
+        .into_iter()
+        .filter_map(|f| Some((f.page?.to_string(), vec![f.value.to_string()])))
+        .collect();
     p.table("Input", &["count"], input);
     p.0.push_str("</main></body></html>\n");
     p.0

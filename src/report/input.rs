@@ -65,7 +65,7 @@ impl Report {
             if buf.is_empty() {
                 if overlong {
                     self.input.lines += 1;
-                    self.input.too_long += 1;
+                    self.input.not_documents.too_long += 1;
                 } else if !carry.is_empty() {
                     let last = std::mem::take(&mut carry);
                     self.line(&last);
@@ -79,13 +79,13 @@ impl Report {
                 if overlong {
                     overlong = false;
                     self.input.lines += 1;
-                    self.input.too_long += 1;
+                    self.input.not_documents.too_long += 1;
                 } else if carry.is_empty() {
                     self.line(piece);
                 } else if carry.len() + piece.len() > MAX_LINE {
                     carry.clear();
                     self.input.lines += 1;
-                    self.input.too_long += 1;
+                    self.input.not_documents.too_long += 1;
                 } else {
                     carry.extend_from_slice(piece);
                     let whole = std::mem::take(&mut carry);
@@ -122,7 +122,7 @@ impl Report {
             .position(|&b| b == b'{')
             .and_then(|at| line.get(at..))
         else {
-            self.input.not_json += 1;
+            self.input.not_documents.not_json += 1;
             return;
         };
         match Doc::parse(json) {
@@ -134,16 +134,16 @@ impl Report {
             {
                 self.document(doc);
             }
-            Ok(_) => self.input.other_programs += 1,
+            Ok(_) => self.input.not_documents.other_programs += 1,
             Err(_) => {
                 let ours = json.windows(DATASET.len()).any(|w| w == DATASET);
                 if ours {
                     // Cut short (syslog's size limit, a crash) or edited.
-                    self.input.invalid += 1;
+                    self.input.not_documents.invalid += 1;
                 } else if serde_json::from_slice::<IgnoredAny>(json).is_ok() {
-                    self.input.other_programs += 1;
+                    self.input.not_documents.other_programs += 1;
                 } else {
-                    self.input.not_json += 1;
+                    self.input.not_documents.not_json += 1;
                 }
             }
         }

@@ -18,6 +18,7 @@ mod input;
 mod state;
 mod summary;
 mod svg;
+mod tables;
 mod text;
 mod time;
 mod topn;

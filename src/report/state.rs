@@ -3,6 +3,8 @@
 
 use super::doc::Tx;
 use super::topn::{Distinct, FxBuild, TopN};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Hour buckets kept at most (a year and a half).
@@ -14,8 +16,8 @@ pub const MAX_OPEN: usize = 100_000;
 /// Recipient domains remembered per session (for sessions per domain).
 const MAX_DOMAINS_PER_SESSION: usize = 256;
 
-/// Counts about the input itself.
-#[derive(Debug, Default)]
+/// Counts about the input itself, as the JSON form's `input` shows them.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Input {
     /// Inputs read (files or stdin).
     pub files: u64,
@@ -33,15 +35,9 @@ pub struct Input {
     pub outside_window: u64,
     /// Documents seen before (same session and sequence).
     pub duplicates: u64,
-    /// Lines with no JSON object, or not valid JSON.
-    pub not_json: u64,
-    /// JSON objects of other programs.
-    pub other_programs: u64,
-    /// filter-jsonlog documents that do not parse (cut short, edited) or
-    /// lack a usable `@timestamp`.
-    pub invalid: u64,
-    /// Lines longer than the reader's limit, skipped.
-    pub too_long: u64,
+    /// Lines that were not documents, by why.
+    #[serde(flatten)]
+    pub not_documents: NotDocuments,
     /// Documents with fields this version does not know.
     pub unknown_fields: u64,
     /// The first few of those fields.
@@ -59,6 +55,40 @@ pub struct Input {
     pub sessions_evicted: u64,
     /// Documents after the last hour bucket kept.
     pub hours_dropped: u64,
+}
+
+/// Lines that were not filter-jsonlog documents.
+#[derive(Clone, Debug, Default)]
+pub struct NotDocuments {
+    /// Lines with no JSON object, or not valid JSON.
+    pub not_json: u64,
+    /// JSON objects of other programs.
+    pub other_programs: u64,
+    /// filter-jsonlog documents that do not parse (cut short, edited) or
+    /// lack a usable `@timestamp`.
+    pub invalid: u64,
+    /// Lines longer than the reader's limit, skipped.
+    pub too_long: u64,
+}
+
+impl NotDocuments {
+    pub fn total(&self) -> u64 {
+        self.not_json + self.other_programs + self.invalid + self.too_long
+    }
+}
+
+/// The sum comes first, as `not_documents`: it is the figure, the rest
+/// say why.
+impl Serialize for NotDocuments {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("NotDocuments", 5)?;
+        st.serialize_field("not_documents", &self.total())?;
+        st.serialize_field("not_json", &self.not_json)?;
+        st.serialize_field("other_programs", &self.other_programs)?;
+        st.serialize_field("invalid", &self.invalid)?;
+        st.serialize_field("too_long", &self.too_long)?;
+        st.end()
+    }
 }
 
 /// What filter-jsonlog said about itself (metric documents).

@@ -1,10 +1,13 @@
 //! The figures as one value: what `--format json` prints and what the text
 //! and HTML forms render. Keys are documented in the README ("Report").
 
-use super::state::Report;
+use super::state::Input;
 use super::time;
-use super::topn::{Slot, TopN};
 use serde::Serialize;
+
+// Built from the report's state apart, so that this file reads as the
+// JSON form's schema.
+mod of;
 
 /// A table row: a key and its count.
 #[derive(Clone, Debug, Serialize)]
@@ -23,19 +26,6 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-fn rows<X: Default>(t: &TopN<X>, n: usize) -> Vec<Row> {
-    t.top(n).into_iter().map(row).collect()
-}
-
-fn row<X>(s: &Slot<X>) -> Row {
-    Row {
-        key: s.key.to_string(),
-        count: s.count,
-        label: s.label.as_ref().map(|l| l.to_string()),
-        error: s.error,
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct Meta {
     pub generator: &'static str,
@@ -50,27 +40,8 @@ pub struct Meta {
 
 #[derive(Debug, Serialize)]
 pub struct InputOut {
-    pub files: u64,
-    pub errors: Vec<String>,
-    pub lines: u64,
-    pub documents: u64,
-    pub used: u64,
-    pub repeated: u64,
-    pub outside_window: u64,
-    pub duplicates: u64,
-    pub not_documents: u64,
-    pub not_json: u64,
-    pub other_programs: u64,
-    pub invalid: u64,
-    pub too_long: u64,
-    pub unknown_fields: u64,
-    pub unknown_field_names: Vec<String>,
-    pub unknown_versions: u64,
-    pub unknown_subsystem: u64,
-    pub truncated_by_filter: u64,
-    pub shortened_recipient_lists: u64,
-    pub sessions_evicted: u64,
-    pub hours_dropped: u64,
+    #[serde(flatten)]
+    pub read: Input,
     pub filter_documents_dropped: u64,
     pub filter_metric_documents: u64,
 }
@@ -300,272 +271,6 @@ pub struct Summary {
     pub fcrdns: Fcrdns,
     pub outbound: Outbound,
     pub hours: Vec<HourRow>,
-}
-
-fn domains(t: &TopN<super::state::DomainCols>, n: usize) -> Vec<DomainRow> {
-    t.top(n)
-        .into_iter()
-        .map(|s| DomainRow {
-            domain: s.key.to_string(),
-            messages: s.count,
-            recipients: s.extra.recipients,
-            messages_tls: s.extra.messages_tls,
-            sessions_tls: s.extra.sessions_tls,
-            sessions_plaintext: s.extra.sessions_plaintext,
-            error: s.error,
-        })
-        .collect()
-}
-
-fn reply_count(r: &super::state::Replies) -> ReplyCount {
-    ReplyCount {
-        sessions: r.sessions,
-        replies_4xx: r.replies_4xx,
-        replies_5xx: r.replies_5xx,
-    }
-}
-
-fn reply_rows(t: &TopN<super::state::ReplyCols>, n: usize) -> Vec<ReplyRow> {
-    t.top(n)
-        .into_iter()
-        .map(|s| ReplyRow {
-            address: s.key.to_string(),
-            rdns: s.label.as_ref().map(|l| l.to_string()),
-            sessions: s.count,
-            replies_4xx: s.extra.replies_4xx,
-            replies_5xx: s.extra.replies_5xx,
-            error: s.error,
-        })
-        .collect()
-}
-
-fn bytes_rows(t: &TopN<u64>, n: usize) -> Vec<BytesRow> {
-    t.top(n)
-        .into_iter()
-        .map(|s| BytesRow {
-            key: s.key.to_string(),
-            messages: s.count,
-            bytes: s.extra,
-        })
-        .collect()
-}
-
-impl Summary {
-    /// The figures of `r` (call [`Report::finish`] first).
-    pub fn of(r: &Report) -> Summary {
-        let n = r.top;
-        let t = &r.tables;
-        let i = &r.input;
-        let totals = &r.totals;
-        let exact = [
-            t.senders.exact(),
-            t.sender_domains.exact(),
-            t.recipients.exact(),
-            t.recipient_domains.exact(),
-            t.relay_domains.exact(),
-            t.clients.exact(),
-            t.refused_by_client.exact(),
-            t.refused_by_domain.exact(),
-            t.refused_by_address.exact(),
-            t.refused_by_reply.exact(),
-            t.auth_by_user.exact(),
-            t.auth_by_client.exact(),
-            t.replies_by_client.exact(),
-            t.replies_by_server.exact(),
-            t.tls_versions_in.exact(),
-            t.tls_versions_out.exact(),
-            t.verdicts_by_client.exact(),
-            t.verdicts_by_kind.exact(),
-            t.timeouts_by_client.exact(),
-            t.fcrdns_by_client.exact(),
-            t.outbound_refused.exact(),
-            t.undelivered_by_destination.exact(),
-            t.rollbacks_by_reply.exact(),
-        ]
-        .iter()
-        .all(|&e| e);
-        let detail = |present: u64, table: &TopN| (present > 0).then(|| rows(table, n));
-        Summary {
-            report: Meta {
-                generator: concat!("filter-jsonlog report ", env!("CARGO_PKG_VERSION")),
-                since: r.since.map(time::format),
-                until: r.until.map(time::format),
-                first: r.first.map(time::format),
-                last: r.last.map(time::format),
-                top: n,
-                exact,
-            },
-            input: InputOut {
-                files: i.files,
-                errors: i.errors.clone(),
-                lines: i.lines,
-                documents: i.documents,
-                used: i.used,
-                repeated: i.repeated,
-                outside_window: i.outside_window,
-                duplicates: i.duplicates,
-                not_documents: i.not_json + i.other_programs + i.invalid + i.too_long,
-                not_json: i.not_json,
-                other_programs: i.other_programs,
-                invalid: i.invalid,
-                too_long: i.too_long,
-                unknown_fields: i.unknown_fields,
-                unknown_field_names: i.unknown_field_names.clone(),
-                unknown_versions: i.unknown_versions,
-                unknown_subsystem: i.unknown_subsystem,
-                truncated_by_filter: i.truncated_by_filter,
-                shortened_recipient_lists: i.shortened_recipient_lists,
-                sessions_evicted: i.sessions_evicted,
-                hours_dropped: i.hours_dropped,
-                filter_documents_dropped: r.filter.documents_dropped,
-                filter_metric_documents: r.filter.metric_documents,
-            },
-            sessions: Sessions {
-                smtp_in: totals.sessions_in,
-                smtp_out: totals.sessions_out,
-                smtp_in_local: totals.local_in,
-                smtp_in_partial: totals.partial_in,
-                smtp_out_partial: totals.partial_out,
-                smtp_in_ended_by_filter: totals.ended_by_filter_in,
-                smtp_out_ended_by_filter: totals.ended_by_filter_out,
-            },
-            messages: Messages {
-                accepted: totals.messages_in,
-                bytes: totals.bytes_in,
-                relayed: totals.messages_out,
-                relayed_bytes: totals.bytes_out,
-            },
-            recipients: Recipients {
-                accepted: totals.rcpt_in_accepted,
-                refused: totals.rcpt_in_refused,
-            },
-            unique: Unique {
-                senders: r.unique_senders.count(),
-                recipients: r.unique_recipients.count(),
-                exact: r.unique_senders.is_exact() && r.unique_recipients.is_exact(),
-            },
-            tls: TlsOut {
-                smtp_in: TlsCount {
-                    tls: totals.tls_in,
-                    plaintext: totals.plain_in,
-                    versions: rows(&t.tls_versions_in, n),
-                },
-                smtp_out: TlsCount {
-                    tls: totals.tls_out,
-                    plaintext: totals.plain_out,
-                    versions: rows(&t.tls_versions_out, n),
-                },
-            },
-            recipient_domains: domains(&t.recipient_domains, n),
-            relay_domains: domains(&t.relay_domains, n),
-            top: Top {
-                senders: bytes_rows(&t.senders, n),
-                sender_domains: bytes_rows(&t.sender_domains, n),
-                recipients: rows(&t.recipients, n),
-                clients: t
-                    .clients
-                    .top(n)
-                    .into_iter()
-                    .map(|s| ClientRow {
-                        client: s.key.to_string(),
-                        rdns: s.label.as_ref().map(|l| l.to_string()),
-                        sessions: s.count,
-                        messages: s.extra.messages,
-                        refused: s.extra.refused,
-                    })
-                    .collect(),
-            },
-            refusals: Refusals {
-                by_client: rows(&t.refused_by_client, n),
-                by_domain: rows(&t.refused_by_domain, n),
-                by_address: rows(&t.refused_by_address, n),
-                by_reply: detail(r.detail.tx_rcpt, &t.refused_by_reply),
-            },
-            replies: Replies {
-                smtp_in: reply_count(&totals.replies_in),
-                smtp_out: reply_count(&totals.replies_out),
-                by_client: reply_rows(&t.replies_by_client, n),
-                by_server: reply_rows(&t.replies_by_server, n),
-            },
-            auth_failures: AuthFailures {
-                attempts: totals.auth_failed_attempts,
-                sessions: totals.auth_failed_sessions,
-                by_user: t
-                    .auth_by_user
-                    .top(n)
-                    .into_iter()
-                    .map(|s| AuthUserRow {
-                        user: s.key.to_string(),
-                        attempts: s.count,
-                        sessions: s.extra,
-                        error: s.error,
-                    })
-                    .collect(),
-                by_client: t
-                    .auth_by_client
-                    .top(n)
-                    .into_iter()
-                    .map(|s| AuthClientRow {
-                        client: s.key.to_string(),
-                        sessions: s.count,
-                        attempts: s.extra,
-                        error: s.error,
-                    })
-                    .collect(),
-            },
-            filter_verdicts: Verdicts {
-                total: totals.filter_verdicts,
-                sessions: totals.filter_verdict_sessions,
-                by_client: rows(&t.verdicts_by_client, n),
-                by_kind: detail(r.detail.filter_response, &t.verdicts_by_kind),
-            },
-            timeouts: Timeouts {
-                sessions: totals.timeouts,
-                by_client: rows(&t.timeouts_by_client, n),
-            },
-            fcrdns: Fcrdns {
-                fail: totals.fcrdns_fail,
-                error: totals.fcrdns_error,
-                by_client: rows(&t.fcrdns_by_client, n),
-            },
-            outbound: Outbound {
-                rollbacks: totals.rollbacks_out,
-                rollbacks_deferred: totals.rollbacks_out_deferred,
-                rollbacks_by_reply: rows(&t.rollbacks_by_reply, n),
-                recipients_accepted: totals.rcpt_out_accepted,
-                recipients_refused: totals.rcpt_out_refused,
-                deferred: totals.rcpt_out_deferred,
-                failed: totals.rcpt_out_failed,
-                by_domain: t
-                    .outbound_refused
-                    .top(n)
-                    .into_iter()
-                    .map(|s| OutRow {
-                        domain: s.key.to_string(),
-                        deferred: s.extra.deferred,
-                        failed: s.extra.failed,
-                    })
-                    .collect(),
-                sessions_without_delivery: totals.undelivered_out,
-                without_delivery_by_destination: rows(&t.undelivered_by_destination, n),
-            },
-            hours: r
-                .hours
-                .iter()
-                .map(|(&h, v)| HourRow {
-                    start: h * time::HOUR,
-                    hour: time::format(h * time::HOUR),
-                    sessions_in: v.sessions_in,
-                    sessions_out: v.sessions_out,
-                    messages_accepted: v.messages_in,
-                    bytes: v.bytes_in,
-                    messages_relayed: v.messages_out,
-                    recipients_refused: v.refused_in,
-                    outbound_refused: v.refused_out,
-                })
-                .collect(),
-        }
-    }
 }
 
 /// Traffic summed over one bucket (an hour or a day).

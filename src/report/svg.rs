@@ -2,7 +2,7 @@
 //! and print sharply; every bar carries a <title> with its value.
 
 use super::html::esc;
-use super::text::percent;
+use super::tables::percent;
 use std::fmt::Write;
 
 /// A bar chart: one bar group per label, series stacked.

@@ -1,6 +1,7 @@
 //! The text form: plain ASCII columns that read well in a cron mail.
 
-use super::summary::{Row, Summary};
+use super::summary::Summary;
+use super::tables::{self, bytes, percent, Marks, Rows, Tables};
 use super::time;
 use std::fmt::Write;
 
@@ -18,32 +19,6 @@ fn short(key: &str) -> String {
         let mut s: String = clean.chars().take(KEY_WIDTH - 3).collect();
         s.push_str("...");
         s
-    }
-}
-
-/// `72.7%`, or `-` for 0 of 0.
-pub fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "-".to_string()
-    } else {
-        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
-    }
-}
-
-/// `12.3 kB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    let name = UNITS.get(unit).copied().unwrap_or("B");
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {name}")
     }
 }
 
@@ -66,9 +41,10 @@ impl Out {
             self.0.push('\n');
         }
     }
+}
 
-    /// A table: `columns` names the numeric columns after the key.
-    fn table(&mut self, title: &str, columns: &[&str], rows: Vec<(String, Vec<String>)>) {
+impl Tables for Out {
+    fn table(&mut self, title: &str, columns: &[&str], rows: Rows) {
         self.heading(title);
         if rows.is_empty() {
             self.0.push_str("  (none)\n");
@@ -88,35 +64,11 @@ impl Out {
         }
     }
 
-    fn rows(&mut self, title: &str, column: &str, rows: &[Row]) {
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let key = match &r.label {
-                    Some(l) => format!("{} ({l})", r.key),
-                    None => r.key.clone(),
-                };
-                let count = if r.error > 0 {
-                    format!("~{}", r.count)
-                } else {
-                    r.count.to_string()
-                };
-                (key, vec![count])
-            })
-            .collect();
-        self.table(title, &[column], rows);
-    }
-
-    fn detail(&mut self, title: &str, column: &str, rows: &Option<Vec<Row>>) {
-        match rows {
-            Some(rows) => self.rows(title, column, rows),
-            None => {
-                self.heading(title);
-                self.0.push_str(
-                    "  (not in this input: its documents were written without these events,\n   e.g. with --events summaries)\n",
-                );
-            }
-        }
+    fn missing(&mut self, title: &str) {
+        self.heading(title);
+        self.0.push_str(
+            "  (not in this input: its documents were written without these events,\n   e.g. with --events summaries)\n",
+        );
     }
 }
 
@@ -207,80 +159,10 @@ pub fn render(s: &Summary) -> String {
         &s.tls.smtp_out.versions,
     );
 
-    for (title, rows) in [
-        (
-            "Recipient domains, received (smtp-in)",
-            &s.recipient_domains,
-        ),
-        ("Recipient domains, relayed (smtp-out)", &s.relay_domains),
-    ] {
-        let rows = rows
-            .iter()
-            .map(|d| {
-                (
-                    d.domain.clone(),
-                    vec![
-                        d.messages.to_string(),
-                        d.recipients.to_string(),
-                        percent(d.messages_tls, d.messages),
-                        d.sessions_tls.to_string(),
-                        d.sessions_plaintext.to_string(),
-                    ],
-                )
-            })
-            .collect();
-        o.table(
-            title,
-            &["messages", "rcpts", "msgs TLS", "sess TLS", "sess plain"],
-            rows,
-        );
-    }
-
-    for (title, rows) in [
-        ("Top senders", &s.top.senders),
-        ("Top sender domains", &s.top.sender_domains),
-    ] {
-        let rows = rows
-            .iter()
-            .map(|r| (r.key.clone(), vec![r.messages.to_string(), bytes(r.bytes)]))
-            .collect();
-        o.table(title, &["messages", "bytes"], rows);
-    }
-    o.rows("Top recipients", "messages", &s.top.recipients);
-    let clients = s
-        .top
-        .clients
-        .iter()
-        .map(|c| {
-            let key = match &c.rdns {
-                Some(r) => format!("{} ({r})", c.client),
-                None => c.client.clone(),
-            };
-            (
-                key,
-                vec![
-                    c.sessions.to_string(),
-                    c.messages.to_string(),
-                    c.refused.to_string(),
-                ],
-            )
-        })
-        .collect();
-    o.table(
-        "Top clients (smtp-in)",
-        &["sessions", "messages", "refused"],
-        clients,
-    );
-
-    o.rows(
-        "Refused recipients by client",
-        "refused",
-        &s.refusals.by_client,
-    );
-    o.rows(
-        "Refused recipient domains (transactions)",
-        "txs",
-        &s.refusals.by_domain,
+    tables::traffic(
+        &mut o,
+        s,
+        &["messages", "rcpts", "msgs TLS", "sess TLS", "sess plain"],
     );
     o.rows(
         "Refused recipient addresses (transactions)",
@@ -293,42 +175,13 @@ pub fn render(s: &Summary) -> String {
         &s.refusals.by_reply,
     );
 
-    replies(&mut o, s);
+    tables::replies(&mut o, &s.replies, Marks::Estimates);
 
     let a = &s.auth_failures;
     o.heading("AUTH failures (smtp-in)");
     o.figure("failed attempts", a.attempts, "(link-auth other than pass)");
     o.figure("sessions with a failed attempt", a.sessions, "");
-    let by_user = a
-        .by_user
-        .iter()
-        .map(|r| {
-            (
-                r.user.clone(),
-                vec![approx(r.attempts, r.error), r.sessions.to_string()],
-            )
-        })
-        .collect();
-    o.table(
-        "AUTH failures by user (the session's last AUTH user)",
-        &["attempts", "sessions"],
-        by_user,
-    );
-    let by_client = a
-        .by_client
-        .iter()
-        .map(|r| {
-            (
-                r.client.clone(),
-                vec![approx(r.sessions, r.error), r.attempts.to_string()],
-            )
-        })
-        .collect();
-    o.table(
-        "AUTH failures by client address",
-        &["sessions", "attempts"],
-        by_client,
-    );
+    tables::auth_failures(&mut o, a, Marks::Estimates);
 
     o.heading("Filter verdicts");
     o.figure("verdicts (not proceed)", s.filter_verdicts.total, "");
@@ -363,20 +216,10 @@ pub fn render(s: &Summary) -> String {
         ob.sessions_without_delivery,
         "",
     );
-    let by_domain = ob
-        .by_domain
-        .iter()
-        .map(|r| {
-            (
-                r.domain.clone(),
-                vec![r.deferred.to_string(), r.failed.to_string()],
-            )
-        })
-        .collect();
-    o.table(
+    tables::deferrals(
+        &mut o,
         "Deferrals and failures by recipient domain",
-        &["deferred", "failed"],
-        by_domain,
+        &ob.by_domain,
     );
     o.rows(
         "Refusals and deferrals by reply (smtp-out)",
@@ -394,76 +237,10 @@ pub fn render(s: &Summary) -> String {
     o.0
 }
 
-/// `12`, or `~12` when the count may include keys no longer kept.
-fn approx(count: u64, error: u64) -> String {
-    if error > 0 {
-        format!("~{count}")
-    } else {
-        count.to_string()
-    }
-}
-
-fn replies(o: &mut Out, s: &Summary) {
-    let r = &s.replies;
-    let by_direction = [
-        ("smtp-in (smtpd's replies)", &r.smtp_in),
-        ("smtp-out (remote servers' replies)", &r.smtp_out),
-    ]
-    .iter()
-    .map(|(name, c)| {
-        let values = [c.sessions, c.replies_4xx, c.replies_5xx];
-        (
-            name.to_string(),
-            values.iter().map(u64::to_string).collect(),
-        )
-    })
-    .collect();
-    o.table(
-        "4xx/5xx replies (a multi-line reply counts once)",
-        &["sessions", "4xx", "5xx"],
-        by_direction,
-    );
-    for (title, rows) in [
-        ("Clients with 4xx/5xx replies (smtp-in)", &r.by_client),
-        (
-            "Remote servers with 4xx/5xx replies (smtp-out)",
-            &r.by_server,
-        ),
-    ] {
-        let rows = rows
-            .iter()
-            .map(|c| {
-                let key = match &c.rdns {
-                    Some(d) => format!("{} ({d})", c.address),
-                    None => c.address.clone(),
-                };
-                (
-                    key,
-                    vec![
-                        approx(c.sessions, c.error),
-                        c.replies_4xx.to_string(),
-                        c.replies_5xx.to_string(),
-                    ],
-                )
-            })
-            .collect();
-        o.table(title, &["sessions", "4xx", "5xx"], rows);
-    }
-}
-
-/// Time from the first hour bucket to the last.
-pub fn span(s: &Summary) -> i64 {
-    match (s.hours.first(), s.hours.last()) {
-        (Some(a), Some(b)) => b.start - a.start,
-        _ => 0,
-    }
-}
-
 fn traffic(o: &mut Out, s: &Summary) {
     // Per hour for a day or two; per day beyond (a cron mail stays short).
-    let per_day = span(s) > 48 * time::HOUR;
-    let rows = s
-        .buckets(if per_day { time::DAY } else { time::HOUR })
+    let (per_day, buckets) = tables::periods(s, 48 * time::HOUR);
+    let rows = buckets
         .iter()
         .map(|b| {
             let key = if per_day {
@@ -493,51 +270,11 @@ fn traffic(o: &mut Out, s: &Summary) {
 }
 
 fn input(o: &mut Out, s: &Summary) {
-    let i = &s.input;
     o.heading("Input");
-    o.figure("files read", i.files, "");
-    o.figure("lines read", i.lines, "");
-    o.figure("filter-jsonlog documents", i.documents, "");
-    o.figure("  used", i.used, "");
-    o.figure(
-        "  repeating session state",
-        i.repeated,
-        "(facts carried by later documents)",
-    );
-    o.figure("  outside --since/--until", i.outside_window, "");
-    o.figure("  duplicates", i.duplicates, "");
-    o.figure("lines not documents", i.not_documents, "");
-    o.figure("  not JSON", i.not_json, "");
-    o.figure("  other programs' JSON", i.other_programs, "");
-    o.figure("  broken or truncated", i.invalid, "");
-    o.figure("  too long", i.too_long, "");
-    o.figure(
-        "documents with unknown fields",
-        i.unknown_fields,
-        &i.unknown_field_names.join(", "),
-    );
-    o.figure("unknown protocol versions", i.unknown_versions, "");
-    o.figure("shortened by the filter", i.truncated_by_filter, "");
-    if i.shortened_recipient_lists > 0 {
-        o.figure(
-            "shortened recipient lists",
-            i.shortened_recipient_lists,
-            "(per-address figures miss some)",
-        );
+    for f in tables::input(s) {
+        o.figure(f.name, f.value, &f.note);
     }
-    if i.sessions_evicted > 0 {
-        o.figure(
-            "sessions no longer followed",
-            i.sessions_evicted,
-            "(memory bound)",
-        );
-    }
-    o.figure(
-        "dropped by the filter",
-        i.filter_documents_dropped,
-        "(its documents-dropped documents)",
-    );
-    for e in &i.errors {
+    for e in &s.input.read.errors {
         let _ = writeln!(o.0, "  unreadable: {e}");
     }
 }

@@ -1,38 +1,13 @@
 //! Running the binary and reading its documents.
 
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_filter-jsonlog")
-}
-
-pub fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(path)
-}
-
-/// Runs the binary with `args`, feeding `stdin`.
-pub fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn filter-jsonlog");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
+#[path = "../support/run.rs"]
+mod run;
+use run::succeeded;
+pub use run::{bin, data, run, temp};
 
 /// Every line of `text` as JSON; panics (showing the line) on anything else.
 pub fn documents(text: &[u8]) -> Vec<Value> {
@@ -106,29 +81,13 @@ pub fn replay(file: &Path) -> Vec<u8> {
         .arg(file)
         .output()
         .expect("run replay");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     out.stdout
 }
 
 /// What smtpd sends a filter before any report (6.8.0p2, smtp-in only).
 pub const HANDSHAKE: &str =
     "config|smtpd-version|6.8.0p2\nconfig|subsystem|smtp-in\nconfig|ready\n";
-
-/// A path in the temporary directory, unique to this process and call.
-pub fn temp(name: &str) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let p = std::env::temp_dir().join(format!(
-        "filter-jsonlog-it-{}-{n}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    p
-}
 
 /// What a stream gave in replay mode and in filter mode.
 pub struct BothModes {
@@ -146,11 +105,7 @@ pub fn both_modes(args: &[&str], input: &[u8]) -> BothModes {
     let mut replay_args = vec!["replay"];
     replay_args.extend_from_slice(args);
     let replayed = run(&replay_args, input);
-    assert!(
-        replayed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replayed.stderr)
-    );
+    succeeded(&replayed);
     let docs = documents(&replayed.stdout);
 
     let out_file = temp("both-modes.json");
@@ -163,11 +118,7 @@ pub fn both_modes(args: &[&str], input: &[u8]) -> BothModes {
     }
     stdin.extend_from_slice(input);
     let filtered = run(&filter_args, &stdin);
-    assert!(
-        filtered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&filtered.stderr)
-    );
+    succeeded(&filtered);
     assert_eq!(
         String::from_utf8_lossy(&filtered.stdout),
         "register|report|smtp-in|*\nregister|ready\n"

@@ -89,7 +89,7 @@ fn the_same_documents_twice_count_once() {
 
 #[test]
 fn files_plain_gzip_and_stdin() {
-    let dir = std::env::temp_dir().join(format!("report-files-{}", std::process::id()));
+    let dir = super::run::temp("report-files");
     std::fs::create_dir_all(&dir).unwrap();
     let docs = smtp_in_docs("all");
     let half = docs.len() / 2;
@@ -246,27 +246,22 @@ fn mutated_documents_never_crash() {
     let v = filter_jsonlog::report::json_of(input.as_bytes(), 10);
     let i = &v["input"];
     assert_eq!(i["lines"], lines);
-    let sum = [
+    let sum = |keys: &[&str]| keys.iter().map(|&k| i[k].as_u64().unwrap()).sum::<u64>();
+    let lines_counted = sum(&[
         "documents",
         "not_json",
         "other_programs",
         "invalid",
         "too_long",
-    ]
-    .iter()
-    .map(|k| i[k].as_u64().unwrap())
-    .sum::<u64>();
-    assert_eq!(sum, lines, "{i}");
-    let documents = [
+    ]);
+    assert_eq!(lines_counted, lines, "{i}");
+    let documents = sum(&[
         "used",
         "repeated",
         "outside_window",
         "duplicates",
         "unknown_subsystem",
-    ]
-    .iter()
-    .map(|k| i[k].as_u64().unwrap())
-    .sum::<u64>();
+    ]);
     assert_eq!(i["documents"], documents, "{i}");
     assert!(
         i["invalid"].as_u64().unwrap() > 0 && i["duplicates"].as_u64().unwrap() > 0,

@@ -13,43 +13,18 @@
 #[path = "../../examples/gen-stream.rs"]
 mod gen_stream;
 mod oracle;
+#[path = "../support/run.rs"]
+mod run;
 
 use flate2::write::GzEncoder;
+use run::{bin, data, run, succeeded};
 use serde_json::Value;
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_filter-jsonlog")
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 /// The documents the filter writes for `stream` with `--events preset`.
 fn documents(stream: &[u8], preset: &str) -> Vec<u8> {
     let out = run(&["replay", "--events", preset], stream);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     out.stdout
 }
 
@@ -57,11 +32,7 @@ fn report_json(input: &[u8], extra: &[&str]) -> Value {
     let mut args = vec!["report", "--format", "json", "--top", "100000"];
     args.extend_from_slice(extra);
     let out = run(&args, input);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -72,12 +43,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn captured(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/captured")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(data("captured").join(name)).unwrap()
 }
 
 fn generated(version: gen_stream::Proto, sessions: u64, seed: u64) -> Vec<u8> {
@@ -91,6 +57,29 @@ fn generated(version: gen_stream::Proto, sessions: u64, seed: u64) -> Vec<u8> {
     };
     gen_stream::generate(&opts, &mut out).unwrap();
     out
+}
+
+/// Report lines of whole sessions, one after the other, each line a
+/// microsecond after the last.
+struct Reports(String, u64, usize);
+
+impl Reports {
+    fn new(second: u64, first: usize) -> Reports {
+        Reports(String::new(), second, first)
+    }
+
+    /// `events` are `event|payload`, as smtpd writes them after the session id.
+    fn session(&mut self, version: &str, subsystem: &str, sid: &str, events: &[&str]) {
+        for e in events {
+            let (event, payload) = e.split_once('|').unwrap_or((e, ""));
+            let sep = if payload.is_empty() { "" } else { "|" };
+            let (second, t) = (self.1, self.2);
+            self.0.push_str(&format!(
+                "report|{version}|{second}.{t:06}|{subsystem}|{event}|{sid}{sep}{payload}\n"
+            ));
+            self.2 += 1;
+        }
+    }
 }
 
 /// The report over `stream`'s documents equals the oracle, for both
@@ -185,15 +174,10 @@ fn outbound_refusals_match_the_oracle() {
         "tx-reset|22222222",
         "link-disconnect",
     ];
-    let mut stream = String::new();
-    for (i, e) in events.iter().enumerate() {
-        let (event, payload) = e.split_once('|').unwrap_or((e, ""));
-        let sep = if payload.is_empty() { "" } else { "|" };
-        stream.push_str(&format!(
-            "report|0.7|1730001000.{i:06}|smtp-out|{event}|{sid}{sep}{payload}\n"
-        ));
-    }
+    let mut stream = Reports::new(1730001000, 0);
+    stream.session("0.7", "smtp-out", sid, &events);
     // A connection that failed: smtpd reports only its link-disconnect.
+    let mut stream = stream.0;
     stream.push_str("report|0.7|1730001001.000000|smtp-out|link-disconnect|aaaa000000000002\n");
     let expected = oracle::count(&stream);
     assert_eq!(
@@ -217,127 +201,96 @@ fn outbound_refusals_match_the_oracle() {
 /// both protocol orders of link-auth, smtp-in and smtp-out.
 #[test]
 fn auth_failures_and_replies_match_the_oracle() {
-    let mut stream = String::new();
-    let mut t = 0;
-    let mut ev = |version: &str, subsystem: &str, sid: &str, event: &str| {
-        t += 1;
-        let (event, payload) = event.split_once('|').unwrap_or((event, ""));
-        let sep = if payload.is_empty() { "" } else { "|" };
-        stream.push_str(&format!(
-            "report|{version}|1730002000.{t:06}|{subsystem}|{event}|{sid}{sep}{payload}\n"
-        ));
-    };
+    let mut stream = Reports::new(1730002000, 1);
     let a = "bbbb000000000001";
-    ev(
+    stream.session(
         "0.7",
         "smtp-in",
         a,
-        "link-connect|c1.example|pass|192.0.2.10:40001|192.0.2.1:25",
+        &[
+            "link-connect|c1.example|pass|192.0.2.10:40001|192.0.2.1:25",
+            "protocol-server|220 mx.example ESMTP",
+            "link-auth|fail|bob",
+            "protocol-server|535-5.7.8 first line",
+            "protocol-server|535 5.7.8 Authentication failed",
+            "link-auth|error|alice",
+            "protocol-server|421 4.7.0 try later",
+            "link-auth|pass|alice",
+            "link-disconnect",
+        ],
     );
-    ev("0.7", "smtp-in", a, "protocol-server|220 mx.example ESMTP");
-    ev("0.7", "smtp-in", a, "link-auth|fail|bob");
-    ev("0.7", "smtp-in", a, "protocol-server|535-5.7.8 first line");
-    ev(
-        "0.7",
-        "smtp-in",
-        a,
-        "protocol-server|535 5.7.8 Authentication failed",
-    );
-    ev("0.7", "smtp-in", a, "link-auth|error|alice");
-    ev("0.7", "smtp-in", a, "protocol-server|421 4.7.0 try later");
-    ev("0.7", "smtp-in", a, "link-auth|pass|alice");
-    ev("0.7", "smtp-in", a, "link-disconnect");
     // The same client again, and the same user over the local socket.
     let b = "bbbb000000000002";
-    ev(
+    stream.session(
         "0.6",
         "smtp-in",
         b,
-        "link-connect|c1.example|pass|192.0.2.10:40002|192.0.2.1:25",
+        &[
+            "link-connect|c1.example|pass|192.0.2.10:40002|192.0.2.1:25",
+            "link-auth|alice|fail",
+            "protocol-server|535 5.7.8 Authentication failed",
+            "link-disconnect",
+        ],
     );
-    ev("0.6", "smtp-in", b, "link-auth|alice|fail");
-    ev(
-        "0.6",
-        "smtp-in",
-        b,
-        "protocol-server|535 5.7.8 Authentication failed",
-    );
-    ev("0.6", "smtp-in", b, "link-disconnect");
     let c = "bbbb000000000003";
-    ev(
+    stream.session(
         "0.6",
         "smtp-in",
         c,
-        "link-connect|localhost|pass|unix:/var/run/smtpd.sock|unix:/var/run/smtpd.sock",
+        &[
+            "link-connect|localhost|pass|unix:/var/run/smtpd.sock|unix:/var/run/smtpd.sock",
+            "link-auth|alice|fail",
+            "link-disconnect",
+        ],
     );
-    ev("0.6", "smtp-in", c, "link-auth|alice|fail");
-    ev("0.6", "smtp-in", c, "link-disconnect");
     // A remote server that defers, then refuses.
     let d = "bbbb000000000004";
-    ev(
+    stream.session(
         "0.7",
         "smtp-out",
         d,
-        "link-connect|mx.remote.example|pass|192.0.2.1:40003|198.51.100.7:25",
+        &[
+            "link-connect|mx.remote.example|pass|192.0.2.1:40003|198.51.100.7:25",
+            "protocol-server|220 mx.remote.example",
+            "protocol-server|450-4.2.0 busy",
+            "protocol-server|450 4.2.0 try later",
+            "protocol-server|554 5.7.1 no",
+            "link-disconnect",
+        ],
     );
-    ev(
-        "0.7",
-        "smtp-out",
-        d,
-        "protocol-server|220 mx.remote.example",
-    );
-    ev("0.7", "smtp-out", d, "protocol-server|450-4.2.0 busy");
-    ev("0.7", "smtp-out", d, "protocol-server|450 4.2.0 try later");
-    ev("0.7", "smtp-out", d, "protocol-server|554 5.7.1 no");
-    ev("0.7", "smtp-out", d, "link-disconnect");
     // One address refused twice in a transaction counts once for it and its
     // domain (transactions per refused address, as the panels count).
     let e = "bbbb000000000005";
-    ev(
+    stream.session(
         "0.7",
         "smtp-in",
         e,
-        "link-connect|c2.example|pass|192.0.2.20:40004|192.0.2.1:25",
+        &[
+            "link-connect|c2.example|pass|192.0.2.20:40004|192.0.2.1:25",
+            "tx-begin|cccc0001",
+            "tx-mail|cccc0001|ok|x@a.example",
+            "tx-rcpt|cccc0001|permfail|u@Dom.example",
+            "tx-rcpt|cccc0001|permfail|u@Dom.example",
+            "tx-rcpt|cccc0001|tempfail|v@dom.example",
+            "tx-rcpt|cccc0001|ok|w@ok.example",
+            "tx-rollback|cccc0001",
+            "link-disconnect",
+        ],
     );
-    ev("0.7", "smtp-in", e, "tx-begin|cccc0001");
-    ev("0.7", "smtp-in", e, "tx-mail|cccc0001|ok|x@a.example");
-    ev(
-        "0.7",
-        "smtp-in",
-        e,
-        "tx-rcpt|cccc0001|permfail|u@Dom.example",
-    );
-    ev(
-        "0.7",
-        "smtp-in",
-        e,
-        "tx-rcpt|cccc0001|permfail|u@Dom.example",
-    );
-    ev(
-        "0.7",
-        "smtp-in",
-        e,
-        "tx-rcpt|cccc0001|tempfail|v@dom.example",
-    );
-    ev("0.7", "smtp-in", e, "tx-rcpt|cccc0001|ok|w@ok.example");
-    ev("0.7", "smtp-in", e, "tx-rollback|cccc0001");
-    ev("0.7", "smtp-in", e, "link-disconnect");
     // A session whose end smtpd never reported: the filter ends it
     // (session-unfinished); like the session panels, no figure has it.
     let f = "bbbb000000000006";
-    ev(
+    stream.session(
         "0.7",
         "smtp-in",
         f,
-        "link-connect|c3.example|pass|192.0.2.30:40005|192.0.2.1:25",
+        &[
+            "link-connect|c3.example|pass|192.0.2.30:40005|192.0.2.1:25",
+            "link-auth|fail|carol",
+            "protocol-server|535 5.7.8 Authentication failed",
+        ],
     );
-    ev("0.7", "smtp-in", f, "link-auth|fail|carol");
-    ev(
-        "0.7",
-        "smtp-in",
-        f,
-        "protocol-server|535 5.7.8 Authentication failed",
-    );
+    let stream = stream.0;
     let expected = oracle::count(&stream);
     assert_eq!(expected.sessions_in, 4, "{stream}");
     assert_eq!(expected.rcpt_refused, 3);

@@ -110,6 +110,19 @@ fn refused_domains(e: &mut Expected, rcpts: &[(String, String)]) {
     }
 }
 
+/// `msgid`, address and result of a tx-mail/tx-rcpt payload: protocol
+/// versions before 0.6 put the result after the address.
+fn mail_or_rcpt(payload: &str, old: bool) -> (&str, &str, &str) {
+    let (msgid, rest) = payload.split_once('|').unwrap();
+    let (address, result) = if old {
+        rest.rsplit_once('|').unwrap()
+    } else {
+        let (r, a) = rest.split_once('|').unwrap();
+        (a, r)
+    };
+    (msgid, address, result)
+}
+
 /// Counts a whole stream.
 pub fn count(stream: &str) -> Expected {
     let mut e = Expected::default();
@@ -181,25 +194,13 @@ pub fn count(stream: &str) -> Expected {
                 }
             }
             "tx-mail" => {
-                let (msgid, rest) = payload.split_once('|').unwrap();
-                let (address, result) = if old {
-                    rest.rsplit_once('|').unwrap()
-                } else {
-                    let (r, a) = rest.split_once('|').unwrap();
-                    (a, r)
-                };
+                let (msgid, address, result) = mail_or_rcpt(payload, old);
                 if result == "ok" {
                     s.txs.entry(msgid.into()).or_default().0 = Some(address.into());
                 }
             }
             "tx-rcpt" => {
-                let (msgid, rest) = payload.split_once('|').unwrap();
-                let (address, result) = if old {
-                    rest.rsplit_once('|').unwrap()
-                } else {
-                    let (r, a) = rest.split_once('|').unwrap();
-                    (a, r)
-                };
+                let (msgid, address, result) = mail_or_rcpt(payload, old);
                 let ok = result == "ok";
                 if !out {
                     if ok {
