@@ -4,7 +4,7 @@
 //! line; and a syslog socket that is missing or never read, which must not
 //! keep the filter from reading its input or from exiting.
 
-use crate::util::{bin, documents, get};
+use crate::util::{bin, documents, get, session};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -29,33 +29,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// One complete smtp-in session (protocol 0.6): 10 report lines.
-fn session(n: u64) -> Vec<String> {
-    let sid = format!("{:016x}", 0x5e55_0000_0000_0000_u64 + n);
-    let msg = format!("{n:08x}");
-    let t = 1_795_000_000 + n;
-    let lines = [
-        format!(
-            "link-connect|{sid}|client.test|pass|127.0.0.1:{}|127.0.0.1:25",
-            20_000 + n % 40_000
-        ),
-        format!("link-greeting|{sid}|mx.test"),
-        format!("link-identify|{sid}|EHLO|client.test"),
-        format!("tx-begin|{sid}|{msg}"),
-        format!("tx-mail|{sid}|{msg}|ok|sender{n}@client.test"),
-        format!("tx-envelope|{sid}|{msg}|{msg}00000001"),
-        format!("tx-rcpt|{sid}|{msg}|ok|rcpt{n}@example.test"),
-        format!("tx-data|{sid}|{msg}|ok"),
-        format!("tx-commit|{sid}|{msg}|1234"),
-        format!("link-disconnect|{sid}"),
-    ];
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| format!("report|0.6|{t}.{i:06}|smtp-in|{l}"))
-        .collect()
 }
 
 fn sessions(range: std::ops::Range<u64>) -> Vec<String> {

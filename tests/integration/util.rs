@@ -6,8 +6,11 @@ use std::process::Command;
 
 #[path = "../support/run.rs"]
 mod run;
+#[path = "../support/session.rs"]
+mod stream;
 use run::succeeded;
 pub use run::{bin, data, run, temp};
+pub use stream::session;
 
 /// Every line of `text` as JSON; panics (showing the line) on anything else.
 pub fn documents(text: &[u8]) -> Vec<Value> {
