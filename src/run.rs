@@ -347,9 +347,10 @@ pub fn filter<O: Outlet>(
         match reader.next_line() {
             Ok(Some(line)) => {
                 if let Some(registration) = pipeline.line(&line) {
+                    // smtpd no longer reading is no reason to end: it ends
+                    // our input when it goes, and only that ends the filter.
                     if let Err(e) = register(&mut protocol_out, &registration) {
                         warner.warn("register_failed", || format!("cannot answer smtpd: {e}"));
-                        break;
                     }
                 }
             }

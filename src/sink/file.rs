@@ -8,14 +8,17 @@
 //! No half document is ever left: if a write fails half way (disk full,
 //! `RLIMIT_FSIZE`), a regular file is cut back to its last complete line,
 //! and the whole lines before it count as delivered. A FIFO cannot be cut
-//! back, so there the line begun is finished first.
+//! back: its reader already has the line's start, so the rest of that line
+//! is owed and goes out before any other byte (a reader that stalls for
+//! longer than a write may wait would otherwise see the next document
+//! glued to half of this one).
 //!
 //! The file is opened non-blocking: opening a FIFO whose reader went away
 //! fails at once (ENXIO, "unavailable") instead of waiting for a reader for
 //! ever, and a full FIFO is waited on only until the writer's deadline.
 
 use super::wait::write_by;
-use super::{Docs, Sink, SinkError, SinkErrorKind, SEND_TIMEOUT};
+use super::{Docs, Sink, SinkError, SinkErrorKind};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 use std::fs::{File, OpenOptions};
@@ -33,6 +36,9 @@ pub struct FileSink {
     regular: bool,
     /// Bytes this process wrote since opening: a file now shorter was truncated.
     written: u64,
+    /// A line begun in a FIFO: the whole line and how much of it went out.
+    /// Its rest goes out before anything else.
+    owed: Option<(Vec<u8>, usize)>,
 }
 
 impl FileSink {
@@ -45,6 +51,7 @@ impl FileSink {
             identity: None,
             regular: true,
             written: 0,
+            owed: None,
         };
         match sink.open_file() {
             Ok(()) => Ok(sink),
@@ -63,6 +70,10 @@ impl FileSink {
         let meta = file.metadata()?;
         self.identity = Some((meta.dev(), meta.ino()));
         self.regular = meta.is_file();
+        if self.regular {
+            // A new file: no reader has the start of the line owed.
+            self.owed = None;
+        }
         self.written = meta.len();
         self.file = Some(file);
         Ok(())
@@ -81,27 +92,56 @@ impl FileSink {
         if whole == written {
             return Ok(whole);
         }
-        let Some(file) = self.file.as_mut() else {
-            return Err(());
-        };
         if self.regular {
+            let Some(file) = self.file.as_mut() else {
+                return Err(());
+            };
             // Cut the half line off again.
             return match file.set_len(start + whole as u64) {
                 Ok(()) => Ok(whole),
                 Err(_) => Err(()),
             };
         }
-        // A FIFO's reader already has the first part: send the rest of the
-        // line, with a deadline of its own.
+        // A FIFO's reader already has the first part: the rest of the line
+        // is owed, and goes out first at the next write (the writer tries
+        // again from this document, which counts once it is whole).
         let end = docs
             .get(written..)
             .and_then(|r| r.iter().position(|&b| b == b'\n'))
             .map_or(docs.len(), |i| written + i + 1);
-        let tail = docs.get(written..end).unwrap_or_default();
-        match write_by(file, tail, Instant::now() + SEND_TIMEOUT) {
-            (_, Ok(())) => Ok(end),
-            _ => Err(()),
+        let line = docs.get(whole..end).unwrap_or_default().to_vec();
+        self.owed = Some((line, written - whole));
+        Ok(whole)
+    }
+
+    /// Sends the rest of an owed line, by `deadline`. Returns how many
+    /// bytes at the start of `docs` it completed: the owed line's, if
+    /// `docs` starts with it (the writer trying that document again),
+    /// else none (it was given up on; its reader still gets it whole).
+    fn pay_owed(&mut self, docs: &[u8], deadline: Instant) -> Result<usize, SinkError> {
+        let Some((line, sent)) = self.owed.as_mut() else {
+            return Ok(0);
+        };
+        let Some(file) = self.file.as_mut() else {
+            self.owed = None;
+            return Ok(0);
+        };
+        let (n, result) = write_by(file, line.get(*sent..).unwrap_or_default(), deadline);
+        *sent += n;
+        self.written += n as u64;
+        if let Err(e) = result {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                // The reader left with the line's start: a new reader
+                // starts on a fresh line.
+                self.file = None;
+                self.owed = None;
+            }
+            return Err(SinkError::unavailable(e));
         }
+        Ok(match self.owed.take() {
+            Some((line, _)) if docs.starts_with(&line) => line.len(),
+            _ => 0,
+        })
     }
 }
 
@@ -114,29 +154,31 @@ fn whole_lines(docs: &[u8], written: usize) -> usize {
 
 impl Sink for FileSink {
     fn write(&mut self, docs: Docs<'_>, deadline: Instant) -> Result<(), SinkError> {
-        let docs = docs.bytes();
+        let all = docs.bytes();
         if self.file.is_none() {
             self.reopen(deadline)?;
         }
+        let paid = self.pay_owed(all, deadline)?;
+        let docs = all.get(paid..).unwrap_or_default();
         let mut meta = self
             .file
             .as_ref()
             .map(File::metadata)
             .transpose()
-            .map_err(SinkError::unavailable)?;
+            .map_err(|e| SinkError::unavailable(e).after(paid))?;
         // Deleted (not renamed): whatever is written there is lost.
         if self.regular && meta.as_ref().is_some_and(|m| m.nlink() == 0) {
-            self.reopen(deadline)?;
+            self.reopen(deadline).map_err(|e| e.after(paid))?;
             meta = self
                 .file
                 .as_ref()
                 .map(File::metadata)
                 .transpose()
-                .map_err(SinkError::unavailable)?;
+                .map_err(|e| SinkError::unavailable(e).after(paid))?;
         }
         let start = meta.map_or(0, |m| m.len());
         let Some(file) = self.file.as_mut() else {
-            return Err(SinkError::unavailable(io::Error::other("file not open")));
+            return Err(SinkError::unavailable(io::Error::other("file not open")).after(paid));
         };
         let (written, result) = write_by(file, docs, deadline);
         self.written += written as u64;
@@ -148,17 +190,20 @@ impl Sink for FileSink {
             // The FIFO's reader left, and what it did not read with it:
             // open it again once there is a reader.
             self.file = None;
-            return Err(SinkError::unavailable(e).after(whole));
+            self.owed = None;
+            return Err(SinkError::unavailable(e).after(paid + whole));
         }
         match self.keep_whole_lines(docs, written, start) {
             Ok(kept) => {
-                self.written = self.written.saturating_sub((written - kept) as u64);
-                Err(SinkError::unavailable(e).after(kept))
+                if self.regular {
+                    self.written = self.written.saturating_sub((written - kept) as u64);
+                }
+                Err(SinkError::unavailable(e).after(paid + kept))
             }
             Err(()) => Err(SinkError {
                 kind: SinkErrorKind::Torn,
                 source: e,
-                done: whole,
+                done: paid + whole,
             }),
         }
     }

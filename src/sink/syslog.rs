@@ -171,7 +171,10 @@ impl SyslogSink {
                 // on a stream socket a new connection would only queue
                 // behind the old one: keep it then. A datagram socket is
                 // connected again (a new syslogd may own the path now).
+                // A message sent in part is the exception: anything sent
+                // after it on that connection would be glued to its half.
                 let stalled = e.source.kind() == io::ErrorKind::TimedOut
+                    && e.kind != SinkErrorKind::Torn
                     && matches!(self.connection, Some(Connection::Stream(_)));
                 if e.kind != SinkErrorKind::Rejected && !stalled {
                     self.connection = None;

@@ -128,3 +128,51 @@ fn replay_into_a_failing_output_ends_with_an_error() {
         );
     }
 }
+
+/// "Every line written is one complete JSON document", in a FIFO whose
+/// reader stalls for longer than a write may wait: the line begun when
+/// the pipe filled is finished before anything else goes in (it used to
+/// be given up on, and the next document was glued to its half).
+#[test]
+fn a_fifo_reader_that_stalls_mid_line_still_reads_whole_documents() {
+    let dir = temp_dir("fifo-stall");
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let path = fifo.clone();
+    let reader = std::thread::spawn(move || {
+        let mut file = std::fs::File::open(path).unwrap();
+        // Stalled with the pipe full, past the writer's 1 s per write.
+        std::thread::sleep(Duration::from_millis(2500));
+        let mut all = Vec::new();
+        file.read_to_end(&mut all).unwrap();
+        all
+    });
+    let target = format!("file:{}", fifo.display());
+    let mut f = Filter::start(&["--output", &target, "--stats-interval", "0"]);
+    for i in 0..10 {
+        f.feed_within(&sessions(i * 30..(i + 1) * 30), Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(2000));
+    f.feed_within(&sessions(300..330), Duration::from_secs(5));
+    let end = f.end_input();
+    let (status, took) = f.wait_exit(end, GRACE + SLACK);
+    let stderr = f.stderr();
+    assert!(status.success(), "{stderr}");
+    let all = reader.join().unwrap();
+    assert!(all.ends_with(b"\n"), "the FIFO ends in half a line");
+    let docs = documents(&all);
+    let keys = event_keys(&docs);
+    let s = summary(&stderr);
+    assert_eq!(s["delivered"], docs.len() as u64, "{stderr}");
+    assert_eq!(s["documents"], s["delivered"] + s["dropped"]);
+    assert_eq!(keys.len(), 3300, "{stderr}");
+    eprintln!(
+        "FIFO reader stalled 2.5 s: exit {took:?} after end of input, delivered {} dropped {}",
+        s["delivered"], s["dropped"]
+    );
+}

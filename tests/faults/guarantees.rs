@@ -247,3 +247,44 @@ fn memory_is_bounded_with_the_sink_down_and_input_trickling() {
     assert!(rss <= 24 << 20, "peak RSS {rss}");
     assert!(virt <= 256 << 20, "peak virtual size {virt}");
 }
+
+/// "It exits 0 at end of input or on SIGTERM/SIGINT, and only then": not
+/// when smtpd stopped reading its stdout (the registration fails with
+/// EPIPE; SIGPIPE must not kill it either). The reports that still come
+/// are written, and stdout gets nothing else.
+#[test]
+fn a_closed_stdout_does_not_end_the_filter() {
+    let dir = temp_dir("stdout-closed");
+    let out = dir.join("out.jsonl");
+    let target = format!("file:{}", out.display());
+    let (theirs, ours) = UnixStream::pair().unwrap();
+    drop(ours);
+    let mut child = Command::new(bin())
+        .args(["--output", &target, "--stats-interval", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(OwnedFd::from(theirs)))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(HANDSHAKE.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let early = child.try_wait().unwrap();
+    if early.is_some() {
+        let _ = child.wait_with_output();
+        panic!("the filter ended ({early:?}) with its input still open");
+    }
+    let mut text = sessions(0..10).join("\n");
+    text.push('\n');
+    stdin.write_all(text.as_bytes()).unwrap();
+    let end = Instant::now();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let took = end.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(took <= GRACE + SLACK, "{took:?}");
+    assert_eq!(file_documents(&out).len(), 100, "{stderr}");
+    eprintln!("stdout closed by smtpd: went on, 100 delivered, exit {took:?} after end of input");
+}

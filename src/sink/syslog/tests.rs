@@ -76,3 +76,66 @@ fn facility_names_as_syslog_conf_spells_them() {
     assert_eq!(facility("kern"), Some(0));
     assert_eq!(facility("mall"), None);
 }
+
+/// "A syslog message on a stream socket is sent whole or not at all": one
+/// torn by a daemon that stopped reading (a send buffer too small to hold
+/// it, as with a message over what the kernel lets the buffer grow to) is
+/// never followed by another on that connection, where the daemon would
+/// read the next message glued to its half.
+#[test]
+fn after_a_torn_stream_message_the_next_goes_on_a_new_connection() {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("filter-jsonlog-syslog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("torn-stream.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let mut sink = SyslogSink::new(path.clone(), 2, 200_000);
+    let (mut first, _) = listener.accept().unwrap();
+    set_socket_send_buffer_size(sink.socket_fd().unwrap(), 4096).unwrap();
+
+    let mut big = document(100_000);
+    big.push(b'\n');
+    let ends = [big.len()];
+    let torn = sink
+        .write(
+            Docs::new(&big, &ends, 0),
+            Instant::now() + Duration::from_millis(200),
+        )
+        .unwrap_err();
+    assert_eq!(torn.kind, SinkErrorKind::Torn, "{torn}");
+
+    // The daemon reads again; the next message must not follow the half.
+    first.set_nonblocking(true).unwrap();
+    let mut half = Vec::new();
+    let _ = first.read_to_end(&mut half);
+    assert!(!half.is_empty() && half.len() < big.len());
+    let mut small = document(100);
+    small.push(b'\n');
+    let ends = [small.len()];
+    sink.write(
+        Docs::new(&small, &ends, 0),
+        Instant::now() + Duration::from_secs(1),
+    )
+    .unwrap();
+    first.set_nonblocking(false).unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut after = Vec::new();
+    let _ = first.read_to_end(&mut after);
+    assert!(
+        after.is_empty(),
+        "{} bytes followed the torn message on its connection",
+        after.len()
+    );
+    let (mut second, _) = listener.accept().unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = vec![0u8; 1000];
+    let n = second.read(&mut buf).unwrap();
+    assert!(buf[..n].ends_with(&[&small[..100], &[0u8]].concat()));
+    let _ = std::fs::remove_file(path);
+}
