@@ -68,12 +68,13 @@ impl FileSink {
             .custom_flags(OFlags::NONBLOCK.bits() as i32)
             .open(&self.path)?;
         let meta = file.metadata()?;
-        self.identity = Some((meta.dev(), meta.ino()));
-        self.regular = meta.is_file();
-        if self.regular {
-            // A new file: no reader has the start of the line owed.
+        let identity = Some((meta.dev(), meta.ino()));
+        if self.regular || identity != self.identity {
+            // Another file: no reader of it has the start of the line owed.
             self.owed = None;
         }
+        self.identity = identity;
+        self.regular = meta.is_file();
         self.written = meta.len();
         self.file = Some(file);
         Ok(())
@@ -215,11 +216,12 @@ impl Sink for FileSink {
 
     fn check(&mut self) -> bool {
         let rotated = match std::fs::metadata(&self.path) {
-            // Only a regular file rotates: /dev/null or a FIFO always
-            // reports length 0, which would look like a truncation.
-            Ok(meta) if !meta.is_file() => false,
+            // Another file at the path, whatever its kind; but only a
+            // regular file is truncated: /dev/null or a FIFO always
+            // reports length 0.
             Ok(meta) => {
-                Some((meta.dev(), meta.ino())) != self.identity || meta.len() < self.written
+                Some((meta.dev(), meta.ino())) != self.identity
+                    || (meta.is_file() && meta.len() < self.written)
             }
             Err(_) => true,
         };

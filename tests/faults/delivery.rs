@@ -2,6 +2,7 @@
 
 use crate::harness::*;
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -175,4 +176,57 @@ fn a_fifo_reader_that_stalls_mid_line_still_reads_whole_documents() {
         "FIFO reader stalled 2.5 s: exit {took:?} after end of input, delivered {} dropped {}",
         s["delivered"], s["dropped"]
     );
+}
+
+/// "Rotation is noticed without a signal": also when what replaces the
+/// file is not a regular file (here a FIFO, read by a collector). It used
+/// to be taken for /dev/null and the documents went on into the old file.
+#[test]
+fn rotation_to_a_fifo_is_noticed() {
+    let dir = temp_dir("rotate-fifo");
+    let out = dir.join("out.jsonl");
+    let target = format!("file:{}", out.display());
+    let mut f = Filter::start(&["--output", &target, "--stats-interval", "0"]);
+    f.feed(&sessions(0..10));
+    std::thread::sleep(Duration::from_millis(400));
+    std::fs::rename(&out, dir.join("out.jsonl.1")).unwrap();
+    assert!(Command::new("mkfifo").arg(&out).status().unwrap().success());
+    let path = out.clone();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        std::fs::File::open(path)
+            .unwrap()
+            .read_to_end(&mut all)
+            .unwrap();
+        all
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    f.feed(&sessions(10..20));
+    std::thread::sleep(Duration::from_millis(600));
+    let end = f.end_input();
+    let (status, took) = f.wait_exit(end, GRACE + SLACK);
+    let stderr = f.stderr();
+    assert!(status.success(), "{stderr}");
+    let old = file_documents(&dir.join("out.jsonl.1"));
+    assert_eq!(old.len(), 100, "{stderr}");
+    // Ends once the filter exits (its write end closed); a writer of our
+    // own, opened and closed, ends a reader the filter never came to.
+    drop(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc_nonblock())
+            .open(&out),
+    );
+    let all = reader.join().unwrap();
+    assert_eq!(documents(&all).len(), 100, "{stderr}");
+    let s = summary(&stderr);
+    eprintln!(
+        "rotated to a FIFO: exit {took:?} after end of input, delivered {} dropped {}",
+        s["delivered"], s["dropped"]
+    );
+}
+
+/// O_NONBLOCK, without a libc dependency for one constant.
+fn libc_nonblock() -> i32 {
+    rustix::fs::OFlags::NONBLOCK.bits() as i32
 }
