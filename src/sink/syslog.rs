@@ -102,8 +102,8 @@ impl SyslogSink {
             socket,
             header: Header::new(facility, IDENT, std::process::id()),
             connection: None,
-            longest: max_doc + HEADER_BYTES,
-            frame: Vec::with_capacity((max_doc + HEADER_BYTES).min(64 * 1024)),
+            longest: max_doc.saturating_add(HEADER_BYTES),
+            frame: Vec::with_capacity(max_doc.saturating_add(HEADER_BYTES).min(64 * 1024)),
             warned_send_buffer: false,
         };
         let _ = sink.reopen(Instant::now() + SEND_TIMEOUT);
@@ -133,14 +133,14 @@ impl SyslogSink {
         match datagram.connect(&self.socket) {
             Ok(()) => {
                 datagram.set_nonblocking(true)?;
-                self.fit_send_buffer(&datagram, self.longest + 64);
+                self.fit_send_buffer(&datagram, self.longest.saturating_add(64));
                 Ok(Connection::Datagram(datagram))
             }
             Err(e) if e.raw_os_error() == Some(Errno::PROTOTYPE.raw_os_error()) => {
                 let stream = connect_stream(&self.socket, deadline)?;
                 // A stream socket is writable (poll) once three quarters
                 // of its buffer are free: room for a whole message then.
-                self.fit_send_buffer(&stream, 2 * self.longest);
+                self.fit_send_buffer(&stream, self.longest.saturating_mul(2));
                 Ok(Connection::Stream(stream))
             }
             Err(e) => Err(e),
@@ -159,7 +159,7 @@ impl SyslogSink {
                 // EMSGSIZE for a message we were configured for: the send
                 // buffer shrank or was never raised. Raise it, once more.
                 if let Some(Connection::Datagram(socket)) = self.connection.take() {
-                    self.fit_send_buffer(&socket, self.frame.len() + 64);
+                    self.fit_send_buffer(&socket, self.frame.len().saturating_add(64));
                     let again = send_datagram(&socket, &self.frame, deadline);
                     self.connection = Some(Connection::Datagram(socket));
                     return again;

@@ -264,3 +264,46 @@ fn a_send_buffer_the_kernel_refuses_is_warned_about_once() {
     assert_eq!(stderr.matches("syslog_send_buffer:").count(), 1, "{stderr}");
     assert_eq!(daemon.join().unwrap(), 50);
 }
+
+/// "No input ends the process", the command line included: the largest
+/// `--max-line-bytes` there is (the syslog sink used to add its header's
+/// length to it, an overflow: a panic in a build with overflow checks,
+/// a 63-byte "longest message" in one without).
+#[test]
+fn the_largest_max_line_bytes_is_taken() {
+    let dir = temp_dir("max-usize");
+    let path = dir.join("log.sock");
+    let receiver = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let daemon = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let mut received = 0;
+        while let Ok(n) = receiver.recv(&mut buf) {
+            documents(message(&buf[..n]));
+            received += 1;
+        }
+        received
+    });
+    let socket = path.display().to_string();
+    let max = usize::MAX.to_string();
+    let mut f = Filter::start(&[
+        "--syslog-socket",
+        &socket,
+        "--max-line-bytes",
+        &max,
+        "--stats-interval",
+        "0",
+    ]);
+    f.feed(&sessions(0..5));
+    let end = f.end_input();
+    let (status, took) = f.wait_exit(end, GRACE + SLACK);
+    let stderr = f.stderr();
+    assert!(status.success(), "{status}: {stderr}");
+    let received = daemon.join().unwrap();
+    let s = summary(&stderr);
+    assert_eq!(received, 50, "{stderr}");
+    assert_eq!(s["delivered"], 50);
+    eprintln!("--max-line-bytes {max}: exit {took:?} after end of input, 50 delivered");
+}
