@@ -30,9 +30,13 @@ pub(super) fn update<'a>(
             src,
             dest,
         } => {
-            if s.counters.connects > 0 && s.key.subsystem == Subsystem::SmtpIn {
+            let smtp_in = s.key.subsystem == Subsystem::SmtpIn;
+            if s.counters.connects > 0 && smtp_in {
                 info.out_of_order = true;
             }
+            // smtp-in connects first and once: after any other event, an
+            // AUTH exchange this connect interrupts may still be open.
+            let unsure = smtp_in && s.counters.events > 1;
             s.counters.connects += 1;
             s.rdns = (rdns != b"<unknown>").then(|| Text::new(rdns, caps::HOST));
             s.fcrdns = Some(fcrdns);
@@ -43,7 +47,10 @@ pub(super) fn update<'a>(
             s.helo = None;
             s.tls = None;
             s.auth = None;
-            s.exchange = AuthExchange::default();
+            s.exchange = AuthExchange {
+                open: unsure,
+                reply_masked: unsure,
+            };
             s.timed_out = false;
             s.command = None;
             s.response = None;
