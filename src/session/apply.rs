@@ -185,11 +185,20 @@ pub(super) fn update<'a>(
             name,
             message,
         } => {
+            // Filter messages can repeat addresses; and a filter's phase for
+            // AUTH sees the secret (`smtp_filter_phase(FILTER_AUTH, s,
+            // args)`), so what it reports while the exchange is open may
+            // repeat it.
+            let message = privacy.filter_message(message);
+            let message = if s.exchange.open && !message.is_empty() {
+                secrets::MASK
+            } else {
+                message
+            };
             s.filter_note = Some(Box::new(FilterNote {
                 kind,
                 name: Text::new(name, caps::TOKEN),
-                // Filter messages can repeat addresses.
-                message: Text::new(privacy.filter_message(message), caps::LINE),
+                message: Text::new(message, caps::LINE),
             }));
         }
         Event::FilterResponse {

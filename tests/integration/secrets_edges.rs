@@ -211,3 +211,29 @@ fn an_unknown_event_is_named_only_in_smtpds_shape() {
         .collect();
     assert_eq!(actions, ["link-connect", "<other>", "link-rewind"]);
 }
+
+#[test]
+fn a_filter_report_during_an_exchange_is_masked() {
+    // A filter's auth phase is given the AUTH arguments; what it reports
+    // before the exchange's final reply may repeat them.
+    let mut input = connect(1, "a1");
+    input += &line(2, "a1", "protocol-client", "AUTH PLAIN ********");
+    input += &line(
+        3,
+        "a1",
+        "filter-report",
+        &format!("proc|authlog|auth args: PLAIN {ANSWER}"),
+    );
+    input += &line(4, "a1", "filter-response", "auth|proceed");
+    input += &line(5, "a1", "protocol-server", "235 2.0.0 ok");
+    input += &line(6, "a1", "filter-report", "proc|authlog|after the exchange");
+    let out = both_modes(&[], input.as_bytes());
+    assert_clean(&out.written, &out.stderr, "filter-report");
+    let messages: Vec<&str> = out
+        .docs
+        .iter()
+        .filter(|d| get(d, "event.action") == "filter-report")
+        .map(|d| get(d, "opensmtpd.filter.report.message").as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["********", "after the exchange"]);
+}
