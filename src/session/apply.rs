@@ -164,7 +164,11 @@ pub(super) fn update<'a>(
             s.response = None;
         }
         Event::ProtocolServer { response } => {
-            let shown = privacy.response(response, s.exchange.reply_masked);
+            // Every reply of an open exchange keeps only its codes: a
+            // filter's `auth` phase sees the secret, and its reject text
+            // becomes smtpd's reply.
+            let masked = s.exchange.reply_masked || s.exchange.open;
+            let shown = privacy.response(response, masked);
             s.response = Some(Text::new(shown, caps::LINE));
             // A multi-line reply ends at the line whose code is followed by
             // a space (or nothing); only then is the exchange's step over.

@@ -237,3 +237,35 @@ fn a_filter_report_during_an_exchange_is_masked() {
         .collect();
     assert_eq!(messages, ["********", "after the exchange"]);
 }
+
+#[test]
+fn a_reply_within_an_exchange_keeps_only_its_codes() {
+    // smtpd masked the AUTH line itself, so nothing was hidden that its
+    // own reply could repeat; but a filter's reject text is the reply, and
+    // the filter was given the secret.
+    let mut input = connect(1, "a1");
+    input += &line(2, "a1", "protocol-client", "AUTH PLAIN ********");
+    input += &line(
+        3,
+        "a1",
+        "filter-response",
+        &format!("auth|reject|535 5.7.8 bad {ANSWER}"),
+    );
+    input += &line(
+        4,
+        "a1",
+        "protocol-server",
+        &format!("535 5.7.8 bad {ANSWER}"),
+    );
+    input += &line(5, "a1", "protocol-client", "NOOP");
+    input += &line(6, "a1", "protocol-server", "250 2.0.0 Ok");
+    let out = both_modes(&[], input.as_bytes());
+    assert_clean(&out.written, &out.stderr, "reject text");
+    let responses: Vec<&str> = out
+        .docs
+        .iter()
+        .filter(|d| get(d, "event.action") == "protocol-server")
+        .map(|d| get(d, "opensmtpd.response").as_str().unwrap())
+        .collect();
+    assert_eq!(responses, ["535 5.7.8", "250 2.0.0 Ok"]);
+}
