@@ -5,7 +5,7 @@
 //! (`smtp_proceed_auth`) and reports every other form as the client sent it:
 //! `AUTH PLAIN<TAB>secret`, `AUTH LOGIN secret`, `auth plain secret` before
 //! EHLO, `AUTH <base64>`, which its 504 reply then repeats. So masking here
-//! goes by rule, not by a list of forms: a client line whose first word is
+//! goes by rule, not by a list of forms: a client line whose first word holds
 //! AUTH keeps `AUTH` and a well-formed SASL mechanism name, nothing else.
 
 /// What stands for a secret.
@@ -65,15 +65,27 @@ fn is_sasl(b: u8) -> bool {
 }
 
 /// True when `line` is an AUTH command: its first word, after any leading
-/// blanks, is `AUTH` in any case, whatever follows it. A line such as
-/// `AUTHX` counts too: masking a line that was not AUTH costs nothing.
+/// blanks, holds `AUTH` in any case, whatever surrounds it. Lines such as
+/// `AUTHX`, `*AUTH PLAIN …` or a byte-order mark before `AUTH` count too:
+/// smtpd refuses them but reports them as sent, secret and all, and
+/// masking a line that was not AUTH costs nothing.
 pub fn is_auth(line: &[u8]) -> bool {
+    auth_end(line).is_some()
+}
+
+/// Where the first word's `AUTH` ends.
+fn auth_end(line: &[u8]) -> Option<usize> {
     let start = line
         .iter()
         .position(|&b| !is_blank(b))
         .unwrap_or(line.len());
-    line.get(start..start + 4)
-        .is_some_and(|w| w.eq_ignore_ascii_case(b"AUTH"))
+    let word = line.get(start..).unwrap_or_default();
+    let len = word.iter().position(|&b| is_blank(b)).unwrap_or(word.len());
+    word.get(..len)
+        .unwrap_or_default()
+        .windows(4)
+        .position(|w| w.eq_ignore_ascii_case(b"AUTH"))
+        .map(|at| start + at + 4)
 }
 
 /// Masks one client line. `answering` is true while an AUTH exchange is
@@ -83,14 +95,10 @@ pub fn client_line(line: &[u8], answering: bool) -> ClientLine<'_> {
     if answering {
         return ClientLine::Answer;
     }
-    if !is_auth(line) {
+    let Some(end) = auth_end(line) else {
         return ClientLine::Clear(line);
-    }
-    let start = line
-        .iter()
-        .position(|&b| !is_blank(b))
-        .unwrap_or(line.len());
-    let rest = line.get(start + 4..).unwrap_or_default();
+    };
+    let rest = line.get(end..).unwrap_or_default();
     let mut shown = b"AUTH".to_vec();
     // The mechanism starts after whatever separates it from AUTH (`AUTH=`,
     // `AUTH:`, tabs): any byte that cannot be part of a name.

@@ -55,10 +55,17 @@ fn auth_keeps_only_the_word_and_a_sasl_mechanism() {
         (b"AUTH A-MECHANISM-NAME-OF-21 x", b"AUTH ********"),
         (b"AUTH PLAIN ********", b"AUTH PLAIN ********"),
         (b"AUTH PLAIN =", b"AUTH PLAIN ********"),
+        // smtpd refuses these (its verb ends at the first space) but
+        // reports them as sent, secret and all.
+        (b"\xef\xbb\xbfAUTH PLAIN AGFs", b"AUTH PLAIN ********"),
+        (b"*AUTH PLAIN AGFs", b"AUTH PLAIN ********"),
+        (b"\x1b[0mauth AGFs", b"AUTH ********"),
+        (b"XAUTH", b"AUTH"),
     ] {
         assert_eq!(shown(line), want, "{}", line.escape_ascii());
     }
     assert_eq!(shown(b"EHLO x"), b"EHLO x");
+    assert_eq!(shown(b"NOOP AUTH x"), b"NOOP AUTH x");
     assert_eq!(client_line(b"EHLO x", true), ClientLine::Answer);
     assert_eq!(client_line(b"AGFsaWNl", true).shown(), secrets::MASK);
     // smtpd's own mask hid nothing a reply could repeat; ours did.

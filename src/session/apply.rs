@@ -30,9 +30,13 @@ pub(super) fn update<'a>(
             src,
             dest,
         } => {
-            if s.counters.connects > 0 && s.key.subsystem == Subsystem::SmtpIn {
+            let smtp_in = s.key.subsystem == Subsystem::SmtpIn;
+            if s.counters.connects > 0 && smtp_in {
                 info.out_of_order = true;
             }
+            // smtp-in connects first and once: after any other event, an
+            // AUTH exchange this connect interrupts may still be open.
+            let unsure = smtp_in && s.counters.events > 1;
             s.counters.connects += 1;
             s.rdns = (rdns != b"<unknown>").then(|| Text::new(rdns, caps::HOST));
             s.fcrdns = Some(fcrdns);
@@ -43,7 +47,10 @@ pub(super) fn update<'a>(
             s.helo = None;
             s.tls = None;
             s.auth = None;
-            s.exchange = AuthExchange::default();
+            s.exchange = AuthExchange {
+                open: unsure,
+                reply_masked: unsure,
+            };
             s.timed_out = false;
             s.command = None;
             s.response = None;
@@ -157,7 +164,11 @@ pub(super) fn update<'a>(
             s.response = None;
         }
         Event::ProtocolServer { response } => {
-            let shown = privacy.response(response, s.exchange.reply_masked);
+            // Every reply of an open exchange keeps only its codes: a
+            // filter's `auth` phase sees the secret, and its reject text
+            // becomes smtpd's reply.
+            let masked = s.exchange.reply_masked || s.exchange.open;
+            let shown = privacy.response(response, masked);
             s.response = Some(Text::new(shown, caps::LINE));
             // A multi-line reply ends at the line whose code is followed by
             // a space (or nothing); only then is the exchange's step over.
@@ -178,11 +189,20 @@ pub(super) fn update<'a>(
             name,
             message,
         } => {
+            // Filter messages can repeat addresses; and a filter's phase for
+            // AUTH sees the secret (`smtp_filter_phase(FILTER_AUTH, s,
+            // args)`), so what it reports while the exchange is open may
+            // repeat it.
+            let message = privacy.filter_message(message);
+            let message = if s.exchange.open && !message.is_empty() {
+                secrets::MASK
+            } else {
+                message
+            };
             s.filter_note = Some(Box::new(FilterNote {
                 kind,
                 name: Text::new(name, caps::TOKEN),
-                // Filter messages can repeat addresses.
-                message: Text::new(privacy.filter_message(message), caps::LINE),
+                message: Text::new(message, caps::LINE),
             }));
         }
         Event::FilterResponse {

@@ -237,7 +237,14 @@ impl Session {
             helo: None,
             tls: None,
             auth: None,
-            exchange: AuthExchange::default(),
+            // A session first seen mid-stream (evicted or expired, then
+            // back; or the filter started late) may be inside an AUTH
+            // exchange: until a final reply says otherwise, its client lines
+            // and the reply to them are secrets.
+            exchange: AuthExchange {
+                open: partial,
+                reply_masked: partial,
+            },
             command: None,
             response: None,
             filter_verdict: None,

@@ -5,7 +5,7 @@
 use super::apply::update;
 use super::state::{EventInfo, Expiry, Key, Session, Snapshot};
 use crate::privacy::Privacy;
-use crate::protocol::{Event, EventKind, Report, Timestamp, Version};
+use crate::protocol::{is_event_name, Event, EventKind, Report, Timestamp, Version};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -147,7 +147,12 @@ impl SessionTable {
             self.generation
         };
         let mut info = EventInfo {
-            name: report.event.name(),
+            // An unknown event is named only when the name has smtpd's
+            // shape, the rule warnings follow: the field could hold anything.
+            name: match report.event.name() {
+                name if is_event_name(name) => name,
+                _ => crate::privacy::OTHER,
+            },
             kind: report.event.kind(),
             time: report.time,
             sequence: 0,

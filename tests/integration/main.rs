@@ -15,6 +15,7 @@ mod docs;
 mod replay;
 mod schema;
 mod secrets;
+mod secrets_edges;
 mod sinks;
 mod truncation;
 mod util;
