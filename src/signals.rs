@@ -1,4 +1,4 @@
-//! Signals, installed before anything else the process does: a signal's
+//! Signals, installed as the first thing `main` does: a signal's
 //! default action ends the process, and smtpd dies with its filter.
 //!
 //! - SIGHUP: the writer reopens the output (rotation).
