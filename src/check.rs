@@ -40,11 +40,11 @@ pub fn findings(args: &Args) -> Vec<Finding> {
                 args.user_privacy,
                 args.max_line_bytes
             )));
-            Some(config.output.clone())
+            probe(&config.output)
         }
         Err(e) => {
             found.push(Finding::Problem(format!("options: {e}")));
-            raw_output(args)
+            raw_probe(args)
         }
     };
     if let (Some(path), false) = (&args.hash_key_file, key_failed) {
@@ -60,11 +60,27 @@ pub fn findings(args: &Args) -> Vec<Finding> {
         );
     }
     match output {
-        Some(Output::Syslog { socket, .. }) => found.push(syslog(&socket)),
-        Some(Output::File(path)) => found.push(file(&path)),
-        Some(Output::Stdout) | None => {}
+        Some(Probe::Socket(socket)) => found.push(syslog(&socket)),
+        Some(Probe::File(path)) => found.push(file(&path)),
+        None => {}
     }
     found
+}
+
+/// What of an output can be looked at before start.
+enum Probe {
+    /// A syslog socket: is a daemon listening?
+    Socket(PathBuf),
+    /// An output file: can it be written?
+    File(PathBuf),
+}
+
+fn probe(output: &Output) -> Option<Probe> {
+    match output {
+        Output::Syslog { socket, .. } => Some(Probe::Socket(socket.clone())),
+        Output::File(path) => Some(Probe::File(path.clone())),
+        Output::Stdout => None,
+    }
 }
 
 fn describe(output: &Output, args: &Args) -> String {
@@ -77,18 +93,14 @@ fn describe(output: &Output, args: &Args) -> String {
     }
 }
 
-/// The output the flags name, when the options as a whole are refused.
-fn raw_output(args: &Args) -> Option<Output> {
+/// What the flags name to look at, when the options as a whole are refused.
+fn raw_probe(args: &Args) -> Option<Probe> {
     match args.output.as_deref() {
-        None | Some("syslog") => Some(Output::Syslog {
-            socket: args.syslog_socket.clone(),
-            // Only the socket is looked at: the facility was refused or is fine.
-            facility: 0,
-        }),
+        None | Some("syslog") => Some(Probe::Socket(args.syslog_socket.clone())),
         Some(other) => other
             .strip_prefix("file:")
             .filter(|p| !p.is_empty())
-            .map(|p| Output::File(PathBuf::from(p))),
+            .map(|p| Probe::File(PathBuf::from(p))),
     }
 }
 
