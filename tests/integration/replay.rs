@@ -162,3 +162,26 @@ fn stdin_and_dash_are_the_same_input() {
     let none = crate::util::run(&["replay"], &std::fs::read(&file).unwrap());
     assert_eq!(none.stdout, stdin.stdout);
 }
+
+/// Stamps past year 9999 make no document (Elasticsearch would refuse its
+/// `@timestamp`): the line is refused and counted; the last RFC 3339
+/// second still works.
+#[test]
+fn stamps_past_year_9999_are_refused_and_counted() {
+    let input = b"report|0.6|999999999999.000000|smtp-in|link-connect|00000000000000a1|h|pass|192.0.2.1:1|192.0.2.2:25\n\
+report|0.6|253402300799.999999|smtp-in|link-connect|00000000000000a2|h|pass|192.0.2.1:1|192.0.2.2:25\n";
+    let out = crate::util::run(&["replay"], input);
+    assert!(out.status.success());
+    let docs = documents(&out.stdout);
+    assert!(!docs.is_empty());
+    for doc in &docs {
+        let stamp = get(doc, "@timestamp").as_str().unwrap();
+        assert_eq!(stamp, "9999-12-31T23:59:59.999999Z");
+        assert_eq!(get(doc, "opensmtpd.session.id"), "00000000000000a2");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad_timestamp") && stderr.contains("lines_rejected=1"),
+        "{stderr}"
+    );
+}
