@@ -1,6 +1,7 @@
 //! The HTML form: one self-contained page (no script, no font, no external
 //! anything), charts as inline SVG, readable on a phone and printable.
 
+use super::delivery;
 use super::summary::Summary;
 use super::svg::{bars, shares};
 use super::tables::{self, bytes, percent, Marks, Rows, Tables};
@@ -238,6 +239,34 @@ pub fn render(s: &Summary) -> String {
         "rollbacks",
         &s.outbound.rollbacks_by_reply,
     );
+    match &s.delivery {
+        Some(d) => {
+            let figures = delivery::figures(d)
+                .into_iter()
+                .map(|(name, value, note)| {
+                    let key = if note.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{name} {note}")
+                    };
+                    (key, vec![value])
+                })
+                .collect();
+            p.table(
+                "Delivery (smtpd's mail log joined to the documents)",
+                &["count"],
+                figures,
+            );
+            delivery::tables(&mut p, d);
+        }
+        None => {
+            let _ = write!(
+                p.0,
+                "<section id=delivery><h2>Delivery</h2><p class=note>{}</p></section>",
+                esc(delivery::absent(s.input.read.maillog_lines))
+            );
+        }
+    }
     let input = tables::input(s)
         .into_iter()
         .filter_map(|f| Some((f.page?.to_string(), vec![f.value.to_string()])))

@@ -270,6 +270,8 @@ pub struct Summary {
     pub timeouts: Timeouts,
     pub fcrdns: Fcrdns,
     pub outbound: Outbound,
+    /// smtpd's mail log joined to the documents; `null` without one.
+    pub delivery: Option<super::delivery::DeliverySummary>,
     pub hours: Vec<HourRow>,
 }
 
