@@ -146,8 +146,20 @@ pub fn render(s: &Summary) -> String {
         ),
         ("AUTH failures", s.auth_failures.attempts.to_string()),
     ];
+    let delivery_cards = s.delivery.as_ref().map(|d| {
+        [
+            ("recipients delivered", d.delivered.to_string()),
+            (
+                "deferred, bounced, expired",
+                format!("{} / {} / {}", d.deferred, d.bounced, d.expired),
+            ),
+        ]
+    });
     p.0.push_str("<div class=cards>");
-    for (name, value) in cards {
+    for (name, value) in cards
+        .into_iter()
+        .chain(delivery_cards.into_iter().flatten())
+    {
         let _ = write!(
             p.0,
             "<div class=card><b>{}</b><span>{}</span></div>",

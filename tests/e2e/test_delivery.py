@@ -470,7 +470,8 @@ def main() -> int:
         joined = sum(got.get(k, 0) for k in ("delivered", "deferred", "bounced", "expired", "removed"))
         disagree = sum(1 for k in set(got) | set(r.expected) if got.get(k) != r.expected.get(k))
         print(json.dumps({"delivery": got}, indent=1))
-        print(f"delivery: {joined} outcomes joined ({SMTPD.version}), {disagree} disagree with the mail log")
+        version = SMTPD.name.removeprefix("OpenSMTPD ")
+        print(f"delivery: {joined} outcomes joined ({version}), {disagree} disagree with the mail log")
         r.harness.cleanup(failed=failed > 0 or os.environ.get("E2E_KEEP") == "1")
     print(f"e2e-delivery {SMTPD.name}: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0

@@ -221,3 +221,49 @@ fn the_window_chooses_the_recipients() {
     // Lines of messages outside the window are not "not in documents".
     assert_eq!(d["not_in_documents"], 1, "{d}");
 }
+
+/// A real run (tests/e2e/test_delivery.py under 7.8.0p1, kept in
+/// tests/data/captured): its documents and smtpd's mail log as rsyslog wrote it.
+#[test]
+fn captured_run_of_opensmtpd_7_8() {
+    let dir = super::run::data("captured");
+    let docs = dir.join("opensmtpd-7.8.0p1-delivery.json");
+    let log = dir.join("opensmtpd-7.8.0p1-delivery.mail.log");
+    let (d, input) = delivery_json(&[docs.to_str().unwrap(), log.to_str().unwrap()]);
+    let pick = |keys: &[&str]| -> Value {
+        keys.iter()
+            .map(|&k| (k.to_string(), d[k].clone()))
+            .collect()
+    };
+    assert_eq!(
+        pick(&[
+            "delivered",
+            "deferred",
+            "bounced",
+            "expired",
+            "removed",
+            "not_in_maillog",
+            "tempfail_attempts",
+            "bounces_generated",
+            "not_in_documents"
+        ]),
+        json!({"delivered": 6, "deferred": 2, "bounced": 3, "expired": 1, "removed": 0,
+               "not_in_maillog": 0, "tempfail_attempts": 4, "bounces_generated": 4,
+               "not_in_documents": 1})
+    );
+    assert_eq!(
+        d["local"],
+        json!({"delivered": 5, "deferred": 1, "bounced": 1, "expired": 0})
+    );
+    assert_eq!(
+        d["relayed"],
+        json!({"delivered": 1, "deferred": 1, "bounced": 2, "expired": 1})
+    );
+    assert_eq!(
+        d["delay_seconds"],
+        json!({"median": 0.016749, "p90": 0.047376, "max": 0.047376})
+    );
+    assert_eq!(d["by_domain"].as_array().unwrap().len(), 8);
+    assert_eq!(input["maillog_lines"], 78);
+    assert_eq!(input["not_json"], 0);
+}
