@@ -99,7 +99,8 @@ pub enum Command {
     /// on a problem.
     Check,
     /// Summarize filter-jsonlog documents (plain or gzip files, syslog
-    /// lines) as text, JSON or HTML; the filter options do not apply.
+    /// lines), joined to smtpd's mail log when given too, as text, JSON or
+    /// HTML; the filter options do not apply.
     Report(ReportArgs),
 }
 
@@ -122,7 +123,9 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FORMAT", default_value = "text",
           value_parser = ["text", "json", "html"])]
     pub format: String,
-    /// Files of documents (plain or gzip); `-` or none means stdin.
+    /// Files of documents and smtpd's mail log (/var/log/mail.log,
+    /// /var/log/maillog), plain or gzip, in any order; `-` or none means
+    /// stdin.
     pub files: Vec<PathBuf>,
 }
 
