@@ -93,7 +93,7 @@ impl Report {
                         let local = doc.source_ip.is_none();
                         self.delivery.accepted(tx, t, in_window, local);
                     }
-                    Some("smtp-out") => self.delivery.relayed(tx, t),
+                    Some("smtp-out") => self.delivery.relayed(tx, t, in_window),
                     _ => {}
                 }
             }

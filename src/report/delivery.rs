@@ -133,6 +133,37 @@ struct Trail {
     reasons: Vec<(u32, u32)>,
 }
 
+/// An smtp-out `tx-commit`.
+#[derive(Clone, Copy, Debug)]
+struct OutCommit {
+    msgid: u32,
+    t: i64,
+    domain: u32,
+}
+
+/// `relay_delay`: from the documents alone, each smtp-out `tx-commit`
+/// after the smtp-in `tx-commit` of the same message (`email.local_id`),
+/// as the delay panel draws it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RelayDelay {
+    /// smtp-out transactions whose message's smtp-in `tx-commit` a
+    /// document shows.
+    pub transactions: u64,
+    #[serde(flatten)]
+    pub delay: Delay,
+    /// Per destination domain: rows `{domain, transactions, median, p90, max}`.
+    pub by_domain: Vec<DomainRelayDelay>,
+}
+
+/// One row of `relay_delay.by_domain`.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainRelayDelay {
+    pub domain: String,
+    pub transactions: u64,
+    #[serde(flatten)]
+    pub delay: Delay,
+}
+
 /// Outcomes of a set of recipients.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Outcomes {
@@ -205,6 +236,8 @@ pub struct Deliveries {
     /// smtp-out tx-commit per (msgid, recipient hashed lower case).
     relayed: HashMap<(u32, u64), i64, FxBuild>,
     trails: HashMap<u64, Trail, FxBuild>,
+    /// smtp-out tx-commits in the window, for the relay delay.
+    out_commits: Vec<OutCommit>,
     domains: Names,
     reasons: Names,
     /// Bounces from the documents and from the mail log, by msgid.
@@ -247,7 +280,11 @@ impl Deliveries {
         let Some(id) = tx.msgid.as_ref().and_then(|m| hex8(m.as_str())) else {
             return;
         };
-        self.messages.entry(id).or_insert(Message { t, in_window });
+        if self.messages.len() < MAX_ENVELOPES || self.messages.contains_key(&id) {
+            self.messages.entry(id).or_insert(Message { t, in_window });
+        } else {
+            self.not_followed += 1;
+        }
         if in_window && local && tx.mail.as_ref().is_some_and(|m| m.as_str().is_empty()) {
             self.bounces.insert(id);
         }
@@ -272,10 +309,26 @@ impl Deliveries {
     }
 
     /// An smtp-out `tx-commit`: when each recipient left.
-    pub fn relayed(&mut self, tx: &super::doc::Tx, t: i64) {
+    pub fn relayed(&mut self, tx: &super::doc::Tx, t: i64, in_window: bool) {
         let Some(id) = tx.msgid.as_ref().and_then(|m| hex8(m.as_str())) else {
             return;
         };
+        if in_window && self.out_commits.len() < MAX_ENVELOPES {
+            // smtpd's mta groups a message's recipients by relay domain:
+            // the first accepted one names the transaction's.
+            let first = tx
+                .rcpt
+                .iter()
+                .find(|r| r.result.as_ref().map(|r| r.as_str()) == Some("ok"))
+                .and_then(|r| r.address.as_ref())
+                .map_or("", |a| a.as_str());
+            let domain = self.domains.id(&super::aggregate::domain_of(first));
+            self.out_commits.push(OutCommit {
+                msgid: id,
+                t,
+                domain,
+            });
+        }
         for r in &tx.rcpt {
             if r.result.as_ref().map(|r| r.as_str()) != Some("ok") {
                 continue;
@@ -430,6 +483,39 @@ impl Deliveries {
             trail.domain = domain;
         }
         Some(trail)
+    }
+
+    /// The relay delay from the documents (no mail log needed).
+    pub fn relay_delay(&self, top: usize) -> RelayDelay {
+        let mut all: Vec<i64> = Vec::new();
+        let mut per: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+        for c in &self.out_commits {
+            let Some(m) = self.messages.get(&c.msgid) else {
+                continue;
+            };
+            let us = c.t.saturating_sub(m.t).max(0);
+            all.push(us);
+            per.entry(c.domain).or_default().push(us);
+        }
+        let mut rows: Vec<DomainRelayDelay> = per
+            .into_iter()
+            .map(|(d, mut v)| DomainRelayDelay {
+                domain: self.domains.name(d).to_string(),
+                transactions: v.len() as u64,
+                delay: percentiles(&mut v),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.transactions
+                .cmp(&a.transactions)
+                .then_with(|| a.domain.cmp(&b.domain))
+        });
+        rows.truncate(top);
+        RelayDelay {
+            transactions: all.len() as u64,
+            delay: percentiles(&mut all),
+            by_domain: rows,
+        }
     }
 
     /// The joined figures; `None` when no input had a line of smtpd's.
@@ -657,6 +743,34 @@ pub fn figures(d: &DeliverySummary) -> Vec<(&'static str, String, &'static str)>
         ),
     ]);
     f
+}
+
+/// The relay delay table, the same in both forms (shown with or without a
+/// mail log: it needs only the documents).
+pub fn relay_delay_table(o: &mut impl Tables, r: &RelayDelay) {
+    let row = |key: &str, n: u64, d: &Delay| {
+        let values = vec![
+            n.to_string(),
+            seconds(d.median),
+            seconds(d.p90),
+            seconds(d.max),
+        ];
+        (key.to_string(), values)
+    };
+    let mut rows = vec![row("all destinations", r.transactions, &r.delay)];
+    rows.extend(
+        r.by_domain
+            .iter()
+            .map(|d| row(&d.domain, d.transactions, &d.delay)),
+    );
+    if r.transactions == 0 {
+        rows.clear();
+    }
+    o.table(
+        "Relay delay by destination domain (smtp-in to smtp-out tx-commit)",
+        &["relayed", "median", "p90", "max"],
+        rows,
+    );
 }
 
 /// The one line shown instead of the section.

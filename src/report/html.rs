@@ -251,6 +251,7 @@ pub fn render(s: &Summary) -> String {
         "rollbacks",
         &s.outbound.rollbacks_by_reply,
     );
+    delivery::relay_delay_table(&mut p, &s.relay_delay);
     match &s.delivery {
         Some(d) => {
             let figures = delivery::figures(d)

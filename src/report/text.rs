@@ -240,6 +240,7 @@ pub fn render(s: &Summary) -> String {
 }
 
 fn delivery(o: &mut Out, s: &Summary) {
+    delivery::relay_delay_table(o, &s.relay_delay);
     o.heading("Delivery (smtpd's mail log joined to the documents)");
     let Some(d) = &s.delivery else {
         let _ = writeln!(o.0, "  {}", delivery::absent(s.input.read.maillog_lines));

@@ -199,6 +199,31 @@ def rank(values: list[int], p: int) -> Optional[float]:
     return v[max(1, -(-p * len(v) // 100)) - 1] / 1e6
 
 
+def relay_oracle(docs: list[dict]) -> dict:
+    """smtp-in tx-commit to each smtp-out tx-commit of the same message."""
+    t_in, outs = {}, []
+    for d in docs:
+        if d.get("event", {}).get("action") != "tx-commit":
+            continue
+        o = d["opensmtpd"]
+        tx = o["transaction"]
+        if o["subsystem"] == "smtp-in":
+            t_in.setdefault(tx["msgid"], micros(d["@timestamp"]))
+        else:
+            ok = [r["address"] for r in tx.get("rcpt", []) if r["result"] == "ok"]
+            outs.append((tx["msgid"], micros(d["@timestamp"]), domain(ok[0]) if ok else "(none)"))
+    per: dict = defaultdict(list)
+    for msgid, t, dom in outs:
+        if msgid in t_in:
+            per[dom].append(max(0, t - t_in[msgid]))
+    every = [v for vs in per.values() for v in vs]
+    rows = [{"domain": d, "transactions": len(v), "median": rank(v, 50), "p90": rank(v, 90), "max": max(v) / 1e6}
+            for d, v in per.items()]
+    rows.sort(key=lambda r: (-r["transactions"], r["domain"]))
+    return {"transactions": len(every), "median": rank(every, 50), "p90": rank(every, 90),
+            "max": max(every) / 1e6 if every else None, "by_domain": rows}
+
+
 def oracle(docs: list[dict], maillog: bytes) -> dict:
     """The delivery figures, counted here from the raw inputs."""
     accepted, messages, relayed, bounces = {}, {}, {}, set()
@@ -451,6 +476,14 @@ class Delivery(unittest.TestCase):
         self.assertTrue(any(r["key"].startswith("451 4.7.1") for r in d["top_reasons"]), d["top_reasons"])
         self.assertEqual(d["not_in_maillog"], 0)
         self.assertGreater(self.r.report["input"]["maillog_lines"], 0)
+
+    def test_relay_delay_from_the_documents(self):
+        """Issue 19 point 10: the same figure the delivery section gives for
+        the relayed recipient, from the documents alone."""
+        self.assertEqual(self.r.report["relay_delay"], relay_oracle(self.r.docs))
+        self.assertEqual(self.r.report["relay_delay"]["transactions"], 1)
+        relayed = [r for r in self.r.report["delivery"]["delay_by_domain"] if r["domain"] == "relay.test"]
+        self.assertEqual(relayed[0]["max"], self.r.report["relay_delay"]["max"])
 
     def test_without_the_mail_log_null(self):
         out = subprocess.run([str(filter_binary()), "report", "--format", "json",

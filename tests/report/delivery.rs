@@ -174,6 +174,14 @@ fn without_a_mail_log_the_section_says_so() {
     let docs = dir.file("docs.json", &documents(STREAM.as_bytes(), "all"));
     let (d, input) = delivery_json(&[&docs]);
     assert_eq!(d, Value::Null);
+    // The relay delay needs the documents only (issue 19, point 10).
+    let v: Value = serde_json::from_slice(&report(&["--format", "json", &docs])).unwrap();
+    assert_eq!(
+        v["relay_delay"],
+        json!({"transactions": 1, "median": 1.25, "p90": 1.25, "max": 1.25,
+               "by_domain": [{"domain": "relay.test", "transactions": 1,
+                              "median": 1.25, "p90": 1.25, "max": 1.25}]})
+    );
     assert_eq!(input["maillog_lines"], 0);
     let text = String::from_utf8(report(&[&docs])).unwrap();
     assert!(text.contains("no mail log among the inputs"), "{text}");

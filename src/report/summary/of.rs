@@ -221,6 +221,7 @@ impl Summary {
                 without_delivery_by_destination: rows(&t.undelivered_by_destination, n),
             },
             delivery: r.delivery.summary(n),
+            relay_delay: r.delivery.relay_delay(n),
             hours: r
                 .hours
                 .iter()
