@@ -208,7 +208,8 @@ fn header_time(line: &[u8]) -> Option<i64> {
     let (local, offset) = if let Some(utc) = stamp.strip_suffix('Z') {
         (utc, 0)
     } else {
-        let (local, zone) = stamp.split_at(stamp.len().checked_sub(6)?);
+        // split_at_checked: a multi-byte character there is no offset.
+        let (local, zone) = stamp.split_at_checked(stamp.len().checked_sub(6)?)?;
         let sign = match zone.as_bytes().first() {
             Some(b'+') => 1,
             Some(b'-') => -1,
@@ -532,6 +533,15 @@ mod tests {
             assert_eq!(l.smtpd, Some(body.as_bytes()), "{line}");
             assert_eq!(l.time, time, "{line}");
         }
+        // Not a time: multi-byte characters where the offset would be.
+        assert_eq!(
+            split("2026-12-06T11:30:00+00:é mx smtpd[1]: x".as_bytes()).map(|l| l.time),
+            Some(None)
+        );
+        assert_eq!(
+            split("2026-12-06T11:30:00é€ mx smtpd[1]: x".as_bytes()).map(|l| l.time),
+            Some(None)
+        );
         let other = "2026-12-06T11:30:00+00:00 mx opensmtpd[1]: 1b0f3c6e3e81a5c2 smtp x";
         assert_eq!(split(other.as_bytes()).map(|l| l.smtpd), Some(None));
         let cron = "Dec  6 11:30:00 mx CRON[5]: (root) CMD (smtpd[1]: x)";
@@ -670,6 +680,64 @@ mod tests {
         ] {
             assert_eq!(duration(text.as_bytes()).ok(), secs, "{text}");
         }
+    }
+
+    /// Deterministic mutations (insert, overwrite, cut) with the bytes
+    /// that trip byte-offset code: multi-byte UTF-8, invalid bytes, the
+    /// delimiters. Each mutant goes through the header, the parser and the
+    /// join.
+    #[test]
+    fn mutations_never_panic() {
+        let seeds: [&[u8]; 4] = [
+            b"2026-12-06T11:30:00.250000+01:00 mx smtpd[812]: 6ef0a3b2c1d0e9f8 mda delivery evpid=1b0f3c6e3e81a5c2 from=<a@b> to=<c@d> rcpt=<e@f> user=u delay=1d2h3m4s result=TempFail stat=Error (x)",
+            b"<22>1 2026-12-06T11:30:00Z mx smtpd 1 - - 0000000000000000 mta delivery evpid=1b0f3c6e3e81a5c2 from=<a> to=<b> rcpt=<-> source=\"-\" relay=\"r\" delay=5s result=\"Ok\" stat=\"x\"",
+            b"Dec  6 11:30:00 mx smtpd[1]: relay: Expire for 1b0f3c6e3e81a5c2: from=<a@b>, to=<c@d>, rcpt=<->, delay=6s, stat=Envelope expired",
+            b"6ef0a3b2c1d0e9f8 smtp envelope evpid=1b0f3c6e3e81a5c2 from=<> to=<a@b>",
+        ];
+        let risky: [&[u8]; 12] = [
+            "\u{e9}".as_bytes(),
+            "\u{20ac}".as_bytes(),
+            "\u{1f600}".as_bytes(),
+            b"\xff",
+            b"\xc3",
+            b" ",
+            b"<",
+            b">",
+            b"\"",
+            b":",
+            b"+",
+            b"0",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut deliveries = super::super::delivery::Deliveries::default();
+        for i in 0..60_000u64 {
+            let mut line = seeds[(i % 4) as usize].to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % (line.len() + 1);
+                let piece = risky[(next() % 12) as usize];
+                match next() % 3 {
+                    0 => line.splice(at..at, piece.iter().copied()).for_each(drop),
+                    1 => line.truncate(at),
+                    _ => {
+                        let end = (at + piece.len()).min(line.len());
+                        line.splice(at..end, piece.iter().copied()).for_each(drop);
+                    }
+                }
+            }
+            if let Some(l) = split(&line) {
+                if let Some(text) = l.smtpd {
+                    let _ = parse(text);
+                    deliveries.smtpd_line(&line, text, l.time, (None, Some(0)));
+                }
+            }
+        }
+        assert!(deliveries.summary(10).is_some());
     }
 
     #[test]
