@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Envelopes kept per side (recipients, mail log trails): a day of a busy
 /// server; beyond, counted in `input.maillog_not_followed`.
-pub const MAX_ENVELOPES: usize = 1 << 20;
+pub const MAX_ENVELOPES: usize = 1 << 19;
 /// Distinct domains and reasons kept; beyond, `(other)`.
 const MAX_NAMES: usize = 50_000;
 /// Distinct reasons kept per envelope (retries repeat the same few).
@@ -285,7 +285,11 @@ impl Deliveries {
         } else {
             self.not_followed += 1;
         }
-        if in_window && local && tx.mail.as_ref().is_some_and(|m| m.as_str().is_empty()) {
+        if in_window
+            && local
+            && tx.mail.as_ref().is_some_and(|m| m.as_str().is_empty())
+            && self.bounces.len() < MAX_ENVELOPES
+        {
             self.bounces.insert(id);
         }
         for r in &tx.rcpt {
@@ -848,6 +852,18 @@ mod tests {
         let mut three = vec![3, 1, 2];
         let d = percentiles(&mut three);
         assert_eq!((d.median, d.p90), (Some(2e-6), Some(3e-6)));
+    }
+
+    #[test]
+    fn envelopes_are_bounded() {
+        let mut d = Deliveries::default();
+        for evpid in 0..=MAX_ENVELOPES as u64 {
+            let _ = d.trail(evpid, Agent::Mta, 0);
+        }
+        assert_eq!(d.trails.len(), MAX_ENVELOPES);
+        assert_eq!(d.not_followed, 1);
+        // A known envelope still gets its lines.
+        assert!(d.trail(7, Agent::Mta, 0).is_some());
     }
 
     #[test]
