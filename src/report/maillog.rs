@@ -208,16 +208,25 @@ fn header_time(line: &[u8]) -> Option<i64> {
     let (local, offset) = if let Some(utc) = stamp.strip_suffix('Z') {
         (utc, 0)
     } else {
+        // `+01:00` (RFC 3339), or `+0100` (journalctl -o short-iso).
+        let colon = stamp.as_bytes().get(stamp.len().checked_sub(3)?) == Some(&b':');
+        let width = if colon { 6 } else { 5 };
         // split_at_checked: a multi-byte character there is no offset.
-        let (local, zone) = stamp.split_at_checked(stamp.len().checked_sub(6)?)?;
+        let (local, zone) = stamp.split_at_checked(stamp.len().checked_sub(width)?)?;
         let sign = match zone.as_bytes().first() {
             Some(b'+') => 1,
             Some(b'-') => -1,
             _ => return None,
         };
-        let hh: i64 = zone.get(1..3)?.parse().ok()?;
-        let mm: i64 = zone.get(4..6)?.parse().ok()?;
-        if zone.as_bytes().get(3) != Some(&b':') || hh > 23 || mm > 59 {
+        let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+            let d = zone.get(r)?;
+            d.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| d.parse().ok())?
+        };
+        let hh = digits(1..3)?;
+        let mm = if colon { digits(4..6)? } else { digits(3..5)? };
+        if hh > 23 || mm > 59 {
             return None;
         }
         (local, sign * (hh * 3600 + mm * 60) * 1_000_000)
@@ -527,6 +536,14 @@ mod tests {
             ),
             (format!("Dec  6 11:30:00 mx smtpd[812]: {body}"), None),
             (format!("<22>Dec  6 11:30:00 smtpd: {body}"), None),
+            (
+                format!("2026-12-06T11:30:00+0100 mx smtpd[812]: {body}"),
+                time::parse("2026-12-06T10:30:00Z"),
+            ),
+            (
+                format!("2026-12-06T11:30:00.5-0000 mx smtpd[812]: {body}"),
+                time::parse("2026-12-06T11:30:00.5Z"),
+            ),
             (body.to_string(), None),
         ] {
             let l = split(line.as_bytes()).unwrap_or_else(|| panic!("{line}"));
