@@ -341,14 +341,16 @@ pub fn input(s: &Summary) -> Vec<Figure> {
         value,
         note: note.to_string(),
     };
-    let mut figures = vec![
-        figure("files read", None, i.files, ""),
-        figure(
+    let mut figures = vec![figure("files read", None, i.files, "")];
+    if i.files_repeated > 0 {
+        figures.push(figure(
             "  given twice",
             None,
             i.files_repeated,
-            "(the same file by another name: read once)",
-        ),
+            "(the same file, by any name: read once)",
+        ));
+    }
+    figures.extend([
         figure("lines read", Some("lines read"), i.lines, ""),
         figure(
             "filter-jsonlog documents",
@@ -396,7 +398,7 @@ pub fn input(s: &Summary) -> Vec<Figure> {
         ),
         figure("unknown protocol versions", None, i.unknown_versions, ""),
         figure("shortened by the filter", None, i.truncated_by_filter, ""),
-    ];
+    ]);
     if i.shortened_recipient_lists > 0 {
         figures.push(figure(
             "shortened recipient lists",

@@ -61,6 +61,8 @@ impl Tables for Out {
                 let _ = write!(self.0, " {v:>10}");
             }
             self.0.push('\n');
+            // A row without values (a gap on the time axis) is its key.
+            self.trim_line();
         }
     }
 
