@@ -760,6 +760,17 @@ class Dashboards(unittest.TestCase):
                 if m.group(1) and m.group(1) in METRIC_ACTIONS:
                     self.assertIn('event.kind : "metric"', q["query"])
 
+    def test_filebeat_readme_events(self):
+        # Issue 19 point 7: the --events value that feeds every panel, and
+        # the number of dashboards, as the generator knows them.
+        text = (REPO / "filebeat" / "README.md").read_text()
+        needs = sorted({a for d, p in self.gen.chart_panels() if p["needs_all"]
+                        for a in (p["action"] if isinstance(p["action"], tuple) else (p["action"],))})
+        self.assertEqual(needs, ["filter-response", "protocol-server", "tx-rcpt"])
+        self.assertIn("`--events summaries,tx-rcpt,protocol-server,filter-response`", text)
+        self.assertIn(f"The {len(dashboards())} dashboards", text)
+        self.assertNotRegex(text, r"\b(five|six) dashboards")
+
     def test_beats_layout_matches_ndjson(self):
         for o in saved_objects():
             path = BEATS_DIR / o["type"] / f"{o['id']}.json"
@@ -964,6 +975,57 @@ class Filebeat(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
+
+
+class RsyslogExample(unittest.TestCase):
+    """examples/rsyslog.conf writes the document exactly whether %msg% starts
+    with the blank after the tag (the local socket) or not (imjournal gives
+    the message alone).  A real rsyslogd reads both forms on a UDP input on
+    127.0.0.1 (the syslog parser keeps the blank or not as the sender wrote
+    it) with the shipped snippet, output path substituted."""
+
+    def test_document_exact_with_or_without_leading_blank(self):
+        import shutil
+        import socket
+        import tempfile
+        import time
+        rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+        if not os.access(rsyslogd, os.X_OK):
+            if os.environ.get("CI") == "true":
+                self.fail("rsyslogd missing (CI=true)")
+            self.skipTest("needs rsyslogd")
+        shipped = RSYSLOG_EXAMPLE.read_text()
+        self.assertIn("/var/log/filter-jsonlog.json", shipped)
+        docs = ['{"@timestamp":"2024-10-27T04:40:00.000000Z","event":{"action":"link-connect"}}',
+                '{"event":{"action":"tx-commit"},"x":"a  b"}']
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d, "out.json")
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+            probe.close()
+            conf = Path(d, "rsyslog.conf")
+            conf.write_text(f'global(workDirectory="{d}" maxMessageSize="64k")\n'
+                            'module(load="imudp")\n'
+                            f'input(type="imudp" address="127.0.0.1" port="{port}")\n'
+                            + shipped.replace("/var/log/filter-jsonlog.json", str(out)))
+            proc = subprocess.Popen([rsyslogd, "-n", "-f", str(conf), "-i", str(Path(d, "pid"))],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                deadline = time.monotonic() + 10
+                lines = []
+                while time.monotonic() < deadline and len(lines) < 2:
+                    # Resent until rsyslogd listens; duplicates are fine.
+                    sock.sendto(f"<22>Nov 23 19:44:39 mx filter-jsonlog[123]: {docs[0]}".encode(), ("127.0.0.1", port))
+                    sock.sendto(f"<22>Nov 23 19:44:39 mx filter-jsonlog[123]:{docs[1]}".encode(), ("127.0.0.1", port))
+                    time.sleep(0.3)
+                    lines = sorted(set(out.read_text().splitlines())) if out.exists() else []
+                sock.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+            self.assertEqual(lines, sorted(docs))
 
 
 class SelfMetrics(unittest.TestCase):
