@@ -168,6 +168,17 @@ def map_panel(title: str, action: str, where: str, geo_field: str, *, w: int = 2
             "health": False}
 
 
+def esql_panel(title: str, query: str, columns: tuple, fields: tuple, *, w: int = 48, h: int = 14,
+               description: str = "") -> dict:
+    """A Lens table on an ES|QL query (textBased datasource; Kibana 8.15+):
+    for what one aggregation over the documents cannot give, such as a
+    figure that pairs two documents of one message.  columns: (name, type)
+    of the query's result; fields: the document fields it reads."""
+    return {"kind": "esql", "title": title, "vis": "table", "action": "tx-commit", "where": None, "w": w, "h": h,
+            "x": None, "split": None, "rows": [], "metrics": [], "series": "", "description": description,
+            "needs_all": "", "health": False, "esql": query, "columns": list(columns), "fields": list(fields)}
+
+
 def search_panel(search_id: str, *, w: int = 48, h: int = 15) -> dict:
     return {"kind": "search", "search": search_id, "title": SEARCHES[search_id]["title"], "w": w, "h": h}
 
@@ -293,6 +304,23 @@ CAVEATS = (
     "shows the reply before it.",
     "Unique counts are Elasticsearch's cardinality: exact up to 3,000 distinct values, approximate beyond.",
     "Local enqueue (`sendmail`, the unix socket) is in the message panels but not in the client or TLS panels.",
+    "Clients and remote servers GeoLite2 has no entry for (private, loopback, link-local and CGNAT addresses) "
+    "are \"(no GeoIP: private or unknown)\" in the country and AS organisation panels (set by the ingest "
+    "pipeline), not missing.",
+    "Mail addresses are indexed lower case (the template's `lowercase` normalizer), so the address panels and "
+    "controls treat `Bob@Example.org` and `bob@example.org` as one; the documents keep what was sent.",
+    "\"Messages relayed\" counts distinct `email.local_id` of smtp-out `tx-commit`: smtpd opens one smtp-out "
+    "transaction per destination (and per retry) of the same message. The size panels count accepted "
+    "messages (smtp-in) only, so a relayed message is not counted twice.",
+    "\"Delivery by destination domain\" takes the domain from the transaction's accepted recipients "
+    "(`opensmtpd.to_domains`): a smtp-out refusal or deferral before any recipient of its transaction was "
+    "accepted is in the \"(missing value)\" row. Delivered counts `tx-commit` (one delivery of a message to "
+    "that domain), Deferred and Refused count `tx-rollback` by the class of the remote reply.",
+    "\"Delivery delay by destination domain (ES|QL)\" pairs a message's smtp-in and first smtp-out "
+    "`tx-commit` per domain by `email.local_id`; both must fall inside the time range, and both must reach "
+    "the same cluster (one smtpd's documents). @timestamp has milliseconds, so delays under 1 ms show as 0.",
+    "Bounces are messages with an empty envelope sender (`email.from.address : \"\"`): smtp-in received, "
+    "smtp-out sent by smtpd (its own bounces included).",
 )
 
 # Filter controls: field -> (title, documents that may lack the field, as
@@ -313,8 +341,36 @@ CONTROLS = {
     "email.local_id": ("Message id", None),
 }
 SESSION_CONTROLS = ("host.name", "opensmtpd.subsystem", "destination.port")
-MESSAGE_CONTROLS = ("host.name", "opensmtpd.subsystem", "opensmtpd.from_domain", "opensmtpd.to_domains",
-                    "email.from.address", "email.to.address", "email.local_id")
+# No Direction here: the delivery delay pairs a message's smtp-in and
+# smtp-out documents, and either direction alone empties it.
+MESSAGE_CONTROLS = ("host.name", "opensmtpd.from_domain", "opensmtpd.to_domains", "email.from.address",
+                    "email.to.address", "email.local_id")
+
+# Delivery delay: from the smtp-in tx-commit that accepted a message to the
+# first smtp-out tx-commit that delivered it to each destination domain
+# (same email.local_id: smtpd keeps the msgid), per destination domain.
+# ES|QL, because it pairs two documents: MV_EXPAND puts each recipient domain
+# of a message on a row of its own, STATS by message and domain keeps the
+# acceptance (smtp-in) and first delivery (smtp-out) times side by side.
+# Times are @timestamp's milliseconds.  filter-jsonlog report computes the
+# same figure from the report lines (median, 90th percentile, maximum).
+DELAY_ESQL = "\n".join([
+    "FROM logs-opensmtpd.jsonlog-*",
+    '| WHERE event.action == "tx-commit" AND email.local_id IS NOT NULL AND opensmtpd.to_domains IS NOT NULL',
+    "| EVAL t = TO_LONG(@timestamp)",
+    '| EVAL t_in = CASE(opensmtpd.subsystem == "smtp-in", t), t_out = CASE(opensmtpd.subsystem == "smtp-out", t)',
+    "| MV_EXPAND opensmtpd.to_domains",
+    "| STATS accepted = MIN(t_in), delivered = MIN(t_out) BY email.local_id, opensmtpd.to_domains",
+    "| WHERE accepted IS NOT NULL AND delivered IS NOT NULL",
+    "| EVAL delay_s = (delivered - accepted) / 1000.0",
+    "| STATS messages = COUNT(*), median_s = MEDIAN(delay_s), p90_s = PERCENTILE(delay_s, 90),"
+    " max_s = MAX(delay_s) BY opensmtpd.to_domains",
+    "| RENAME opensmtpd.to_domains AS destination_domain",
+    "| SORT messages DESC, destination_domain ASC",
+    "| LIMIT 25",
+])
+DELAY_COLUMNS = (("messages", "number"), ("median_s", "number"), ("p90_s", "number"), ("max_s", "number"),
+                 ("destination_domain", "string"))
 
 DASHBOARDS = [
     {
@@ -642,6 +698,12 @@ DASHBOARDS = [
                   description="Accepted recipients of the messages each authenticated user submitted. A user far "
                               "above the usual, or from many client addresses, is the usual sign of a stolen "
                               "password."),
+            esql_panel("Delivery delay by destination domain (ES|QL)", DELAY_ESQL, DELAY_COLUMNS,
+                       ("event.action", "email.local_id", "opensmtpd.to_domains", "opensmtpd.subsystem", "@timestamp"),
+                       description="Seconds from acceptance (smtp-in tx-commit) to the first delivery "
+                                   "(smtp-out tx-commit of the same email.local_id) to each destination domain: "
+                                   "messages, median, 90th percentile and maximum. Only messages accepted and "
+                                   "delivered within the time range. ES|QL (Kibana 8.15+)."),
             search_panel(TRACE_ID, w=48, h=18),
         ],
         "controls": MESSAGE_CONTROLS,
@@ -905,6 +967,40 @@ def lens_attributes(dash_id: str, index: int, p: dict, types: dict[str, str]) ->
     }
 
 
+def esql_attributes(dash_id: str, index: int, p: dict) -> dict:
+    key = f"{dash_id}/{index}"
+    layer = uid(key, "layer")
+    # An ad hoc data view, as Kibana makes for an ES|QL query: no saved
+    # object, no reference.
+    view = uid(key, "esql-view")
+    columns = [{"columnId": name, "fieldName": name, "meta": {"type": typ}} for name, typ in p["columns"]]
+    query = {"esql": p["esql"]}
+    return {
+        "title": p["title"],
+        "description": p["description"],
+        "visualizationType": "lnsDatatable",
+        "type": "lens",
+        "references": [],
+        "state": {
+            "visualization": {"layerId": layer, "layerType": "data",
+                              "columns": [{"columnId": c["columnId"]} for c in columns]},
+            "query": query,
+            "filters": [],
+            "datasourceStates": {
+                "textBased": {
+                    "layers": {layer: {"index": view, "query": query, "columns": columns,
+                                       "timeField": "@timestamp"}},
+                    "indexPatternRefs": [{"id": view, "title": DATA_VIEW_TITLE, "timeField": "@timestamp"}],
+                },
+            },
+            "internalReferences": [],
+            "adHocDataViews": {view: {"id": view, "title": DATA_VIEW_TITLE, "name": DATA_VIEW_TITLE,
+                                      "timeFieldName": "@timestamp", "type": "esql", "allowNoIndex": False,
+                                      "sourceFilters": [], "fieldFormats": {}, "runtimeFieldMap": {}}},
+        },
+    }
+
+
 def lens_bucket_order(ids: list[str], columns: dict) -> list[str]:
     """The order in which Lens nests the buckets: as the columns were added
     (rows, x, breakdown), except that a terms column goes above the first
@@ -1081,7 +1177,11 @@ def dashboard_object(d: dict, types: dict[str, str]) -> dict:
     for i, (p, grid) in enumerate(zip(d["panels"], layout(d["panels"]))):
         pid = uid(d["id"], str(i), "panel")
         entry = {"gridData": {**grid, "i": pid}, "panelIndex": pid, "version": PANEL_VERSION}
-        if p["kind"] == "lens":
+        if p["kind"] == "esql":
+            attrs = esql_attributes(d["id"], i, p)
+            entry.update({"type": "lens", "embeddableConfig": {"attributes": attrs, "enhancements": {}},
+                          "title": p["title"]})
+        elif p["kind"] == "lens":
             attrs = lens_attributes(d["id"], i, p, types)
             entry.update({"type": "lens", "embeddableConfig": {"attributes": attrs, "enhancements": {}},
                           "title": p["title"]})
@@ -1171,7 +1271,7 @@ QUERY_FIELD = re.compile(r"([A-Za-z_@][A-Za-z0-9_@.]*)\s*(?::|>=|<=|>|<)")
 
 def panel_fields(p: dict) -> list[str]:
     """Fields of the columns, then those of the query after event.action."""
-    fields = []
+    fields = list(p.get("fields", []))
     for spec in p["rows"] + [p["x"], p["split"]] + p["metrics"]:
         if spec and spec.get("field") and spec["field"] not in fields:
             fields.append(spec["field"])
@@ -1244,7 +1344,7 @@ def panels_markdown() -> str:
             for f in panel_fields(p):
                 mark = "†" if f in fieldsets["pipeline-fields.json"] else "‡" if f in fieldsets["shipper-fields.json"] else ""
                 marks.append(f"`{f}`{mark}")
-            query = query_of(p).replace("|", "\\|")
+            query = "ES\\|QL, below" if p["kind"] == "esql" else query_of(p).replace("|", "\\|")
             presets = "all" if p["needs_all"] else "both"
             if p["action"] in ("stats", "documents-dropped"):
                 presets = "metric"
@@ -1259,6 +1359,9 @@ def panels_markdown() -> str:
         if p["needs_all"]:
             out.append(f"- **{p['title']}** ({d['title']}): {p['needs_all']}.")
     out += ["", f"`--events {events_for_every_panel()}` feeds every panel.", ""]
+    for d, p in chart_panels():
+        if p["kind"] == "esql":
+            out += [f"## {p['title']}", "", p["description"], "", "```", p["esql"], "```", ""]
     trace = SEARCHES[TRACE_ID]
     out += ["## Message trace", "",
             f"**{TITLE_PREFIX}{trace['title']}** (saved search `{TRACE_ID}`, on \"Messages and delivery\"): "
@@ -1268,6 +1371,84 @@ def panels_markdown() -> str:
     out += ["## What the numbers mean, where it is not obvious", ""] + [f"- {c}" for c in CAVEATS]
     out.append("")
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------
+# Kibana alerting rules: bodies of POST /api/alerting/rule (Elasticsearch
+# query rules, rule type .es-query, Kibana 8.10+ for aggType/groupBy).  No
+# actions: add a connector (email, Slack, ...) in Kibana or to "actions".
+
+ALERTS_DIR = HERE / "alerts"
+
+
+def es_filter(*clauses: dict, must_not: tuple = ()) -> str:
+    query: dict = {"bool": {"filter": list(clauses)}}
+    if must_not:
+        query["bool"]["must_not"] = list(must_not)
+    return json.dumps({"query": query}, separators=(",", ":"))
+
+
+def term(field: str, value) -> dict:
+    return {"term": {field: value}}
+
+
+def es_rule(name: str, description: str, query: str, window: int, comparator: str, threshold: int, *,
+            agg: tuple = ("count", None), group: tuple = ("all", None, None), interval: str = "5m") -> dict:
+    params = {
+        "searchType": "esQuery",
+        "index": [DATA_VIEW_TITLE],
+        "timeField": "@timestamp",
+        "esQuery": query,
+        "size": 0,
+        "timeWindowSize": window,
+        "timeWindowUnit": "m",
+        "threshold": [threshold],
+        "thresholdComparator": comparator,
+        "aggType": agg[0],
+        "groupBy": group[0],
+        "excludeHitsFromPreviousRun": False,
+    }
+    if agg[1]:
+        params["aggField"] = agg[1]
+    if group[0] == "top":
+        params["termField"], params["termSize"] = group[1], group[2]
+    return {"name": f"OpenSMTPD: {name}", "rule_type_id": ".es-query", "consumer": "stackAlerts",
+            "schedule": {"interval": interval}, "tags": ["opensmtpd", "filter-jsonlog"], "params": params,
+            "actions": [], "_description": description}
+
+
+ALERTS = {
+    "auth-failures-per-client": es_rule(
+        "AUTH failures per client", "More than 10 failed AUTH attempts from one client address in 15 minutes "
+        "(password guessing). Counts opensmtpd.counters.auth_failures at the end of each smtp-in session.",
+        es_filter(term("event.action", "link-disconnect"), term("opensmtpd.subsystem", "smtp-in"),
+                  {"range": {"opensmtpd.counters.auth_failures": {"gt": 0}}}),
+        15, ">", 10, agg=("sum", "opensmtpd.counters.auth_failures"), group=("top", "source.ip", 10)),
+    "smtp-out-deferrals": es_rule(
+        "smtp-out deferrals per destination domain", "More than 20 deferrals (4xx replies that rolled a "
+        "delivery back) to one destination domain in 30 minutes: a remote site greylisting, rate-limiting or "
+        "blocking us. Raise the threshold for a busy relay.",
+        es_filter(term("event.action", "tx-rollback"), term("opensmtpd.subsystem", "smtp-out"),
+                  {"range": {"opensmtpd.response_code": {"gte": 400, "lt": 500}}}),
+        30, ">", 20, group=("top", "opensmtpd.to_domains", 10)),
+    "documents-dropped": es_rule(
+        "filter-jsonlog dropped documents", "filter-jsonlog lost documents while its output was down "
+        "(documents-dropped self-metrics with a non-zero count), per mail host.",
+        es_filter(term("event.action", "documents-dropped"), term("event.kind", "metric"),
+                  {"range": {"opensmtpd.jsonlog.dropped_since_last": {"gt": 0}}}),
+        15, ">", 0, agg=("sum", "opensmtpd.jsonlog.dropped_since_last"), group=("top", "host.name", 50)),
+    "ingestion-stalled": es_rule(
+        "ingestion stalled", "No filter-jsonlog stats document for 10 minutes: filter-jsonlog writes one every "
+        "--stats-interval (60 s by default) even when no mail flows, so none means the filter, syslog, "
+        "Filebeat or the pipeline has stopped. For one rule per mail host, add a term on host.name to the "
+        "query (a rule grouped by host cannot see a host that sent nothing).",
+        es_filter(term("event.action", "stats"), term("event.kind", "metric")), 10, "<", 1),
+}
+
+
+def alert_body(rule: dict) -> dict:
+    """The request body: the rule without the description kept for the docs."""
+    return {k: v for k, v in rule.items() if not k.startswith("_")}
 
 
 def events_for_every_panel() -> str:
@@ -1319,6 +1500,8 @@ def outputs() -> dict[Path, str]:
         files[BEATS_DIR / o["type"] / f"{o['id']}.json"] = json.dumps(o, indent=2, ensure_ascii=True) + "\n"
     files[PANELS_OUT] = panels_markdown()
     files[FILEBEAT_README] = filebeat_readme(FILEBEAT_README.read_text(encoding="utf-8"))
+    for name, rule in ALERTS.items():
+        files[ALERTS_DIR / f"{name}.json"] = json.dumps(alert_body(rule), indent=2, ensure_ascii=True) + "\n"
     return files
 
 

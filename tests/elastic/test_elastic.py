@@ -170,11 +170,24 @@ def dashboards() -> list:
     return [o for o in saved_objects() if o["type"] == "dashboard"]
 
 
+def is_esql(attrs: dict) -> bool:
+    return bool(attrs["state"]["datasourceStates"].get("textBased", {}).get("layers"))
+
+
 def lens_panels():
-    """(dashboard, panel, lens attributes) for every Lens panel."""
+    """(dashboard, panel, lens attributes) for every Lens panel on the data
+    view (formBased datasource); ES|QL panels are esql_panels()."""
     for d in dashboards():
         for p in json.loads(d["attributes"]["panelsJSON"]):
-            if p.get("type") == "lens":
+            if p.get("type") == "lens" and not is_esql(p["embeddableConfig"]["attributes"]):
+                yield d, p, p["embeddableConfig"]["attributes"]
+
+
+def esql_panels():
+    """(dashboard, panel, lens attributes) for every Lens panel on an ES|QL query."""
+    for d in dashboards():
+        for p in json.loads(d["attributes"]["panelsJSON"]):
+            if p.get("type") == "lens" and is_esql(p["embeddableConfig"]["attributes"]):
                 yield d, p, p["embeddableConfig"]["attributes"]
 
 
@@ -368,7 +381,7 @@ def filter_binary() -> Path:
     return REPO / "target" / "debug" / "filter-jsonlog"
 
 
-def filter_mode_metrics(stream: Path) -> list:
+def filter_mode_metrics(stream: Path, flat: bool = True) -> list:
     """Self-metrics documents: replay writes none, but the filter itself
     writes a stats document when its input ends.  Run it as smtpd would (the
     stream on stdin, protocol replies on stdout) with a file output."""
@@ -381,7 +394,7 @@ def filter_mode_metrics(stream: Path) -> list:
         if proc.returncode != 0 or not out.exists():
             return []
         docs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    return [flatten_doc(d) for d in docs if d.get("event", {}).get("kind") == "metric"]
+    return [flatten_doc(d) if flat else d for d in docs if d.get("event", {}).get("kind") == "metric"]
 
 
 # ---------------------------------------------------------------------------
@@ -607,9 +620,13 @@ class IngestPipeline(unittest.TestCase):
                 ids[i] = doc
             again = [document_id({**doc, "host": {"name": stream.stem}}) for doc in replay_docs(stream)]
             self.assertTrue(all(i in ids for i in again))
-        metrics = filter_mode_metrics(streams[0])
+        metrics = filter_mode_metrics(streams[0], flat=False)
         self.assertTrue(metrics)
-        self.assertEqual(len({document_id(m) for m in metrics}), len(metrics))
+        for m in metrics:
+            m["host"] = {"name": "mx"}
+        mids = {document_id(m) for m in metrics}
+        self.assertNotIn(None, mids)
+        self.assertEqual(len(mids), len(metrics))
         self.assertIsNone(document_id({"message": "not json", "error": {"message": "x"}}))
 
     def test_domain_twin(self):

@@ -23,6 +23,7 @@ the filter's own counters, not report lines; test_elastic checks them.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import importlib.util
 import ipaddress
@@ -38,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_elastic import (  # noqa: E402
-    REPO, domain_of, filter_binary, flatten_doc, known_types, kql_parse, kql_eval, lens_panels, load_module,
+    REPO, domain_of, filter_binary, flatten_doc, is_esql, known_types, kql_parse, kql_eval, lens_panels, load_module,
     saved_objects,
 )
 
@@ -352,6 +353,56 @@ def evaluate_lens(attrs: dict, docs, filters: tuple = ()) -> dict:
     order = reading_order(attrs, layer)
     perm = [nesting.index(c) for c in order]
     return {tuple(k[i] for i in perm): v for k, v in got.items()}
+
+
+def percentile(values: list, p: float) -> float:
+    """Linear interpolation between the closest ranks (Elasticsearch's
+    t-digest gives exactly this for the few values of a test)."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * p / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def millis(ts: str) -> int:
+    """TO_LONG(@timestamp): milliseconds, as Filebeat sends the time."""
+    sec, _, frac = ts.rstrip("Z").partition(".")
+    t = time.strptime(sec, "%Y-%m-%dT%H:%M:%S")
+    return (calendar.timegm(t)) * 1000 + int((frac + "000")[:3])
+
+
+def evaluate_esql(attrs: dict, docs, filters: tuple = ()) -> dict:
+    """Twin of the delivery-delay ES|QL query, step by step (the query text
+    must be the one this twin was written for)."""
+    (layer,) = attrs["state"]["datasourceStates"]["textBased"]["layers"].values()
+    if layer["query"]["esql"] != GEN.DELAY_ESQL or attrs["state"]["query"]["esql"] != GEN.DELAY_ESQL:
+        raise AssertionError("ES|QL panel with a query the twin does not know")
+    rows: dict = {}
+    for d in docs:
+        if not control_match(d, filters):
+            continue
+        # WHERE event.action == "tx-commit" AND ... IS NOT NULL
+        if d.get("event.action") != ["tx-commit"] or not d.get("email.local_id") \
+                or not d.get("opensmtpd.to_domains"):
+            continue
+        t = millis(d["@timestamp"][0])
+        sub = d["opensmtpd.subsystem"][0]
+        # MV_EXPAND, then STATS MIN(t_in), MIN(t_out) BY local_id, domain
+        for dom in d["opensmtpd.to_domains"]:
+            acc, dlv = rows.get((d["email.local_id"][0], dom), (None, None))
+            if sub == "smtp-in":
+                acc = t if acc is None else min(acc, t)
+            elif sub == "smtp-out":
+                dlv = t if dlv is None else min(dlv, t)
+            rows[(d["email.local_id"][0], dom)] = (acc, dlv)
+    per_domain: dict = {}
+    for (mid, dom), (acc, dlv) in rows.items():
+        if acc is not None and dlv is not None:
+            per_domain.setdefault(dom, []).append((dlv - acc) / 1000.0)
+    out = {dom: (len(v), percentile(v, 50), percentile(v, 90), max(v)) for dom, v in per_domain.items()}
+    ranked = sorted(out, key=lambda dom: (-out[dom][0], dom))[:25]
+    return {(dom,): out[dom] for dom in ranked}
 
 
 def control_match(d: dict, filters: tuple) -> bool:
@@ -699,6 +750,28 @@ DELIVERY = (lambda rs: sum(1 for r in rs if r.kind == "commit"),
 
 
 BOUNCE = lambda r: r.mail == ""  # noqa: E731
+
+
+def DELAY(records, timed, levels) -> dict:
+    """Per destination domain: seconds from a message's smtp-in tx-commit to
+    its first smtp-out tx-commit for that domain (same msgid), from the
+    report lines' times cut to milliseconds as Filebeat sends them."""
+    accepted: dict = {}
+    delivered: dict = {}
+    for r in records:
+        if r.kind != "commit" or r.msgid is None:
+            continue
+        ms = r.ts // 1000
+        for dom in doms([low(a) for a in r.accepted]):
+            key = (r.msgid, dom)
+            table = accepted if r.sub == "smtp-in" else delivered
+            table[key] = min(table.get(key, ms), ms)
+    per: dict = {}
+    for key, t_in in accepted.items():
+        if key in delivered:
+            per.setdefault(key[1], []).append((delivered[key] - t_in) / 1000.0)
+    out = {dom: (len(v), percentile(v, 50), percentile(v, 90), max(v)) for dom, v in per.items()}
+    return {(dom,): out[dom] for dom in sorted(out, key=lambda dom: (-out[dom][0], dom))[:25]}
 REFUSED_OUT = ("rollback",)
 
 ORACLE = {
@@ -806,6 +879,7 @@ ORACLE = {
                                             lambda r: [(d,) for d in doms([low(a) for a in r.accepted])]
                                             or [(MISSING,)], DELIVERY),
     "Bounces (null sender) over time": tally("commit", BOUNCE, lambda r: [(r.sub,)]),
+    "Delivery delay by destination domain (ES|QL)": DELAY,
     "Bounces (null sender)": tally("commit", BOUNCE, lambda r: [(r.sub,)], (len, UNIQ(lambda r: r.msgid))),
     "Recipients per authenticated user": tally(
         "commit", lambda r: IN(r) and r.auth == "pass", lambda r: [(r.user,)],
@@ -861,7 +935,10 @@ def panel_specs():
     for d in [o for o in saved_objects() if o["type"] == "dashboard"]:
         refs = {r["name"]: r for r in d["references"]}
         for p in json.loads(d["attributes"]["panelsJSON"]):
-            if p["type"] == "lens":
+            if p["type"] == "lens" and is_esql(p["embeddableConfig"]["attributes"]):
+                attrs = p["embeddableConfig"]["attributes"]
+                run = (lambda docs, filters=(), attrs=attrs: evaluate_esql(attrs, docs, filters))
+            elif p["type"] == "lens":
                 attrs = p["embeddableConfig"]["attributes"]
                 run = (lambda docs, filters=(), attrs=attrs: evaluate_lens(attrs, docs, filters))
             elif p["type"] == "map":
@@ -968,6 +1045,121 @@ class Health(unittest.TestCase):
             want[host] = max(want.get(host, ""), d["@timestamp"][0])
         self.assertEqual(last, {(h,): (t,) for h, t in want.items()})
         self.assertIn("Documents dropped (filter-jsonlog)", {p["title"] for p in overview["panels"]})
+
+
+def dsl_match(q: dict, d: dict) -> bool:
+    """The Query DSL the alert rules use: bool filter/must_not, term, range."""
+    ((kind, body),) = q.items()
+    if kind == "bool":
+        return all(dsl_match(c, d) for c in body.get("filter", [])) and \
+            not any(dsl_match(c, d) for c in body.get("must_not", []))
+    ((field, arg),) = body.items()
+    values = d.get(field, [])
+    if kind == "term":
+        return arg in values
+    if kind == "range":
+        ops = {"gt": lambda v, b: v > b, "gte": lambda v, b: v >= b, "lt": lambda v, b: v < b,
+               "lte": lambda v, b: v <= b}
+        return any(isinstance(v, (int, float)) and all(ops[o](v, b) for o, b in arg.items()) for v in values)
+    raise AssertionError(f"query {kind} not evaluated here")
+
+
+def rule_result(params: dict, docs) -> dict:
+    """What an Elasticsearch query rule computes over docs (its time window
+    aside): {group: value}, and whether each group passes the threshold."""
+    query = json.loads(params["esQuery"])["query"]
+    hits = [d for d in docs if dsl_match(query, d)]
+    groups: dict = {}
+    for d in hits:
+        keys = d.get(params["termField"], []) if params["groupBy"] == "top" else ["all documents"]
+        for k in distinct(keys):
+            groups.setdefault(k, []).append(d)
+    if params["groupBy"] == "all":
+        groups.setdefault("all documents", [])
+    out = {}
+    for k, ds in groups.items():
+        value = len(ds) if params["aggType"] == "count" else \
+            sum(v for d in ds for v in d.get(params["aggField"], []))
+        cmp = {">": value > params["threshold"][0], "<": value < params["threshold"][0],
+               ">=": value >= params["threshold"][0]}[params["thresholdComparator"]]
+        out[k] = (value, cmp)
+    return out
+
+
+class AlertRules(unittest.TestCase):
+    """Issue 19 point 13: the alerting rules are bodies Kibana accepts for an
+    Elasticsearch query rule, on known fields, and they fire on what they are
+    about and stay quiet otherwise."""
+
+    def rules(self):
+        out = {}
+        for path in sorted((REPO / "dashboards" / "alerts").glob("*.json")):
+            out[path.stem] = json.loads(path.read_text())
+        return out
+
+    def test_bodies(self):
+        rules = self.rules()
+        self.assertEqual(set(rules), {"auth-failures-per-client", "smtp-out-deferrals", "documents-dropped",
+                                      "ingestion-stalled"})
+        types = known_types()
+        for name, rule in rules.items():
+            with self.subTest(rule=name):
+                self.assertEqual(set(rule), {"name", "rule_type_id", "consumer", "schedule", "tags", "params",
+                                             "actions"})
+                self.assertEqual(rule["rule_type_id"], ".es-query")
+                p = rule["params"]
+                self.assertEqual(p["searchType"], "esQuery")
+                self.assertEqual(p["index"], ["logs-opensmtpd.jsonlog-*"])
+                self.assertEqual(p["timeField"], "@timestamp")
+                self.assertIn(p["thresholdComparator"], (">", ">=", "<", "<=", "between", "notBetween"))
+                self.assertIn(p["aggType"], ("count", "sum", "avg", "min", "max"))
+                self.assertIn(p["groupBy"], ("all", "top"))
+                self.assertIn(p["timeWindowUnit"], ("s", "m", "h", "d"))
+                fields = [p.get("aggField"), p.get("termField")]
+                query = json.loads(p["esQuery"])["query"]
+                fields += [f for c in query["bool"]["filter"] for body in c.values() for f in body]
+                for f in filter(None, fields):
+                    self.assertIn(f, types)
+                if p["aggType"] != "count":
+                    self.assertEqual(types[p["aggField"]], "long")
+
+    def test_rules_fire_on_their_events(self):
+        rules = self.rules()
+        docs = documents("all")
+        auth = rule_result(rules["auth-failures-per-client"]["params"], docs)
+        want = {}
+        for r in oracle_all():
+            if r.kind == "session" and r.sub == "smtp-in" and r.auth_failures and r.ip:
+                want[r.ip] = want.get(r.ip, 0) + r.auth_failures
+        self.assertEqual({k: v for k, (v, fire) in auth.items()}, want)
+        deferrals = rule_result(rules["smtp-out-deferrals"]["params"], docs)
+        self.assertTrue(deferrals, "no stream has an smtp-out deferral")
+        self.assertFalse(any(fire for v, fire in deferrals.values()), "20 deferrals in the test streams?")
+        many = [dict(d) for d in docs if d["event.action"] == ["tx-rollback"] and d["opensmtpd.subsystem"] ==
+                ["smtp-out"] and 400 <= d.get("opensmtpd.response_code", [0])[0] < 500][:1] * 21
+        self.assertTrue(any(fire for v, fire in rule_result(rules["smtp-out-deferrals"]["params"], many).values()))
+        stats = [dict(m, **{"host.name": ["mx"]}) for m in filter_mode_metrics_docs()]
+        stalled = rules["ingestion-stalled"]["params"]
+        self.assertEqual(rule_result(stalled, stats)["all documents"][1], False, "stats documents: not stalled")
+        self.assertEqual(rule_result(stalled, docs)["all documents"], (0, True), "no stats document: stalled")
+        dropped = rules["documents-dropped"]["params"]
+        self.assertEqual(rule_result(dropped, stats), {})
+        outage = [{"event.action": ["documents-dropped"], "event.kind": ["metric"], "host.name": ["mx"],
+                   "opensmtpd.jsonlog.dropped_since_last": [3]}]
+        self.assertEqual(rule_result(dropped, outage), {"mx": (3, True)})
+
+    def test_documented(self):
+        text = (REPO / "dashboards" / "README.md").read_text()
+        for name in self.rules():
+            self.assertIn(f"alerts/{name}.json", text)
+        self.assertIn("POST", text)
+        self.assertIn("/api/alerting/rule", text)
+
+
+def filter_mode_metrics_docs() -> list:
+    from test_elastic import filter_mode_metrics
+    stream = sorted((REPO / "tests" / "data" / "captured").glob("*.txt"))[0]
+    return filter_mode_metrics(stream)
 
 
 class Evaluator(unittest.TestCase):
@@ -1341,6 +1533,13 @@ class Structure(unittest.TestCase):
                     with self.subTest(dashboard=title, control=label, panel=ptitle):
                         q = kql_parse(GEN.query_of(sp) + (f" and {sp['geo_field']} : *" if sp.get("geo_field") else ""))
                         counted = [doc for doc in docs if kql_eval(q, doc)]
+                        if sp["kind"] == "esql":
+                            # The documents that make a row: the commits of
+                            # the messages both accepted and delivered.
+                            paired = {mid for (mid,) in [(d["email.local_id"][0],) for d in counted
+                                                         if d.get("email.local_id")]
+                                      if run([d for d in counted if d.get("email.local_id") == [mid]])}
+                            counted = [d for d in counted if d.get("email.local_id", [None])[0] in paired]
                         blind = [doc for doc in counted if field not in doc and not (exempt and kql_eval(exempt, doc))]
                         self.assertEqual(blind, [], f"{len(blind)} of the panel's documents lack {field}")
                         if not counted:
