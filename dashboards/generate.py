@@ -1277,8 +1277,9 @@ def panel_fields(p: dict) -> list[str]:
             fields.append(spec["field"])
     if p.get("geo_field"):
         fields.append(p["geo_field"])
-    for name in QUERY_FIELD.findall(p["where"] or ""):
-        if name not in fields:
+    filters = " ".join(m["filter"] for m in p["metrics"] if m.get("filter"))
+    for name in QUERY_FIELD.findall((p["where"] or "") + " " + filters):
+        if name not in fields and name != "event.action":
             fields.append(name)
     return fields
 
@@ -1350,7 +1351,8 @@ def panels_markdown() -> str:
                 presets = "metric"
             if p["health"]:
                 presets = "health"
-            out.append(f"| {p['title']} | {kinds[p['vis']]} | {presets} | `{query}` | {', '.join(marks)} |")
+            title = p["title"].replace("|", "\\|")
+            out.append(f"| {title} | {kinds[p['vis']]} | {presets} | `{query}` | {', '.join(marks)} |")
         out.append("")
     out += ["## Panels that need `--events all`", "",
             "Under `--events summaries` these panels stay empty; everything else works the same.",

@@ -1557,7 +1557,8 @@ class Structure(unittest.TestCase):
         text = (REPO / "dashboards" / "PANELS.md").read_text()
         for d, p in GEN.chart_panels():
             with self.subTest(panel=p["title"]):
-                row = next(line for line in text.splitlines() if line.startswith(f"| {p['title']} |"))
+                title = p["title"].replace("|", "\\|")
+                row = next(line for line in text.splitlines() if line.startswith(f"| {title} |"))
                 preset = row.split(" | ")[2]
                 want = "metric" if p["action"] in ("stats", "documents-dropped") else "all" if p["needs_all"] \
                     else "health" if p["health"] else "both"
