@@ -7,11 +7,17 @@ For each report stream (tests/data/captured/, the gen-stream output in
 tests/data/generated/, the hand-built tests/elastic/streams/), the filter
 replays it twice, with `--events all` and with `--events summaries`.  Each
 stream stands for one mail host (host.name is the stream's name).  A small
-evaluator computes what every panel shows from those documents: its KQL
-query, its bucket columns (terms with Lens' missing/other rules, ranges; the
-time axis is summed up) and its metrics (count, sum, max, average, unique
-count).  The ingest pipeline's additions are made by a Python twin, and
-GeoIP by a stand-in (`fake_geo`, a function of the address only).
+evaluator computes what Kibana shows for every panel from those documents:
+its KQL query; its bucket columns nested in the layer's columnOrder, each
+terms column with its size, "Other" (the documents with none of the top
+values) and the missing bucket only where Lens sends one (Other on, keyword
+field); ranges; the time axis per minute; its metrics with their per-column
+filters (count, sum, max, average, unique count) and the display format
+Kibana would use; the dashboard's controls as phrase filters.  The ingest
+pipeline's additions (domains, reply_code, the lowercase normalizer, the
+GeoIP label) are made by a Python twin, and GeoIP by a stand-in (`fake_geo`:
+nothing for private, loopback, link-local and CGNAT addresses).  The ES|QL
+delay panel has a twin of its query.
 
 The oracle does not read the documents: it parses the report lines itself
 (its own little session table) and counts, per panel, what the panel means to
