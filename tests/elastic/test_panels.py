@@ -1190,7 +1190,6 @@ class Evaluator(unittest.TestCase):
         self.assertEqual(lv.values({}, None), [])
         self.assertTrue(lv.absent_to_other)
         docs = [({"f": [1]}, None), ({}, None)]
-        lv.order = len
         got = nest(docs, [Level(lambda d, k: d.get("f", []), 1, True, True, len)], lambda ds: (len(ds),))
         self.assertEqual(got, {(1,): (1,), (OTHER,): (1,)})
 
