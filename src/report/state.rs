@@ -23,6 +23,11 @@ pub struct Input {
     pub files: u64,
     /// Inputs that could not be read (all or part), with the reason.
     pub errors: Vec<String>,
+    /// Inputs read whole with something odd but harmless (bytes after
+    /// the last gzip member).
+    pub warnings: Vec<String>,
+    /// Files given again (the same file by any name), read once.
+    pub files_repeated: u64,
     /// Non-empty lines read.
     pub lines: u64,
     /// Lines that were filter-jsonlog documents.
@@ -35,6 +40,9 @@ pub struct Input {
     pub outside_window: u64,
     /// Documents seen before (same session and sequence).
     pub duplicates: u64,
+    /// How many recent documents duplicates are looked for among
+    /// (`MAX_SEEN`): an older copy counts again.
+    pub duplicates_window: u64,
     /// Lines that were not documents, by why.
     #[serde(flatten)]
     pub not_documents: NotDocuments,
@@ -379,6 +387,8 @@ pub struct Report {
     pub(super) open: OpenSessions,
     /// smtpd's mail log joined to the documents.
     pub delivery: super::delivery::Deliveries,
+    /// The files read, by device and inode.
+    pub(super) files_read: HashSet<(u64, u64)>,
 }
 
 impl Report {
@@ -388,7 +398,10 @@ impl Report {
             since,
             until,
             top,
-            input: Input::default(),
+            input: Input {
+                duplicates_window: MAX_SEEN as u64,
+                ..Input::default()
+            },
             filter: FilterHealth::default(),
             detail: Detail::default(),
             totals: Totals::default(),
@@ -402,6 +415,7 @@ impl Report {
             seen: Seen::default(),
             open: OpenSessions::default(),
             delivery: super::delivery::Deliveries::default(),
+            files_read: HashSet::new(),
         }
     }
 
