@@ -29,7 +29,11 @@ pristine tarball under /var/cache/filter-jsonlog/debootstrap/ (each run
 unpacks a fresh copy), and apt's package files and lists for the tree.
 Needs root, debootstrap, unshare/nsenter and cargo-deb (.ci/run installs
 them); without them it is reported skipped, except under CI=true.  The last
-lines are the summary and `package: N passed, N failed, N skipped`.
+lines are the summary, `package: fresh Debian 12, apt-get install
+./filter-jsonlog_<v>_amd64.deb, first document after N s, rotated, purged
+clean` (N: from starting smtpd in the tree to the first mail's documents,
+link-disconnect included, in the file), the sizes and timings, and
+`package: N passed, N failed, N skipped`.
 """
 
 from __future__ import annotations
