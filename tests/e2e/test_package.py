@@ -471,6 +471,12 @@ class Package(unittest.TestCase):
         self.assertTrue(docs)
         old = [json.loads(l) for l in rotated.read_bytes().splitlines()]
         self.assertEqual(len(self.commits(old)), 2, "the next mail went to the rotated file")
+        # The README's daily cron line, with cron's PATH, over both files.
+        m = re.search(r"(?m)^30 6 \* \* \* root (filter-jsonlog report .*)$", README.read_text())
+        self.assertIsNotNone(m, "README.md has no cron line for the report")
+        out = tree.ns(f"env -i PATH=/usr/bin:/bin {m.group(1)}", check=False)
+        self.assertEqual(out.returncode, 0, out.stdout[-2000:] + out.stderr)
+        self.assertIn("Grand totals", out.stdout)
         self._ok = True
 
     def test_6_remove_purge(self) -> None:
