@@ -117,6 +117,9 @@ pub enum Command {
 /// the filter's global flags, which do not apply).
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Report options")]
+// The fields' doc comments are clap's --help text: their brackets are
+// literal, not rustdoc links.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub struct ReportArgs {
     /// Count documents at or after this time (UTC): YYYY-MM-DD[THH:MM[:SS]],
     /// today, yesterday, now or -N[mhd].

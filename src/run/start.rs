@@ -79,6 +79,15 @@ pub fn start(
     };
     let delivery = Delivery::start(sink, config.delivery, Arc::clone(&signals.reopen), ticker)
         .map_err(StartError::Setup)?;
+    if stdin.is_some() {
+        // Under smtpd, from here on only what the open output needs
+        // (OpenBSD; nothing elsewhere). Not being able to give up rights is
+        // no reason to stop smtpd: said once, and the filter goes on.
+        if let Err(e) = crate::sandbox::apply(&crate::sandbox::restriction(&config.output)) {
+            use std::io::Write;
+            let _ = writeln!(io::stderr().lock(), "filter-jsonlog: not restricted: {e}");
+        }
+    }
     let stop = signals.stop_flag();
     Ok(match stdin {
         Some(stdin) => filter(

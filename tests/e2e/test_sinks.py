@@ -528,9 +528,12 @@ class Logrotate(SinkTest):
         shipped = "/var/log/filter-jsonlog.json"
         self.assertIn(shipped, text)
         self.assertIn("/usr/lib/rsyslog/rsyslog-rotate", text)
-        # The private rsyslogd is not a service: HUP it by PID instead.
+        self.assertIn("/run/rsyslogd.pid", text, "the fallback without systemd")
+        # The private rsyslogd is not a service and has a pid file of its
+        # own: the systemd branch HUPs it by PID, the other reads its pid file.
         conf = (text.replace(shipped, str(r.out))
-                .replace("/usr/lib/rsyslog/rsyslog-rotate", f"kill -HUP {r.pid}"))
+                .replace("/usr/lib/rsyslog/rsyslog-rotate", f"kill -HUP {r.pid}")
+                .replace("/run/rsyslogd.pid", str(r.h.base / "rsyslog/rsyslogd.pid")))
         conf_path = r.h.base / "logrotate.conf"
         conf_path.write_text(conf)
         f = self.filter()
