@@ -476,7 +476,9 @@ class E2E(unittest.TestCase):
         self.assertEqual([get(d, "event.action") for d in self.r.metrics], ["stats"])
         m = self.r.metrics[0]
         session_docs = sum(len(v) for v in self.r.by_session.values())
-        self.assertEqual(get(m, "opensmtpd.jsonlog.documents"), session_docs)
+        # documents: every document made, this one included (the same
+        # count as the exiting: line's); all before it delivered.
+        self.assertEqual(get(m, "opensmtpd.jsonlog.documents"), session_docs + 1)
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents_dropped"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents_delivered"), session_docs)
         self.assertEqual(get(m, "opensmtpd.jsonlog.lines_rejected"), 0)
