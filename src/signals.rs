@@ -224,3 +224,55 @@ impl Read for Input {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Input after SIGTERM, with `grace` to read in, and the peer that
+    /// writes it.
+    fn stopped(grace: Duration) -> (Input, UnixStream, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (wake, waker) = UnixStream::pair().unwrap();
+        let input = Input {
+            file: File::from(std::os::fd::OwnedFd::from(ours)),
+            wake,
+            stop: Arc::new(AtomicBool::new(true)),
+            timeout: None,
+            stop_grace: grace,
+            reading_until: None,
+            grace_ran_out: false,
+        };
+        (input, theirs, waker)
+    }
+
+    #[test]
+    fn after_sigterm_what_is_readable_is_read_without_waiting() {
+        let (mut input, mut peer, _waker) = stopped(Duration::from_secs(2));
+        peer.write_all(b"a\nb\n").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(input.read(&mut buf).unwrap(), 4);
+        // Nothing more readable: the end, at once, though the peer is open.
+        let started = Instant::now();
+        assert_eq!(input.read(&mut buf).unwrap(), 0);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(!input.grace_ran_out());
+    }
+
+    #[test]
+    fn what_the_grace_leaves_unread_is_counted() {
+        let (mut input, mut peer, _waker) = stopped(Duration::ZERO);
+        peer.write_all(b"one\ntwo\nthr").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(input.read(&mut buf).unwrap(), 0);
+        assert!(input.grace_ran_out());
+        assert_eq!(
+            input.count_unread(),
+            Unread {
+                lines: 3,
+                bytes: 11
+            }
+        );
+    }
+}
