@@ -453,6 +453,7 @@ fn the_idle_sweep_is_o_expired_not_o_open() {
         swept += started.elapsed();
     }
     run.table.drain_expired(|_| panic!("nothing is idle yet"));
+    println!("2,000 sweeps over 50,000 open sessions: {swept:?}");
     // 2,000 scans of 50,000 sessions take seconds; 2,000 looks at the
     // front of a queue, microseconds.
     assert!(
