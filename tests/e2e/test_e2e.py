@@ -629,14 +629,15 @@ class E2E(unittest.TestCase):
                 self.assertTrue(docs, f"{scen}: no documents")
                 # smtpd itself reported the secret: the test is live.
                 self.assertTrue(any(n.encode() in raw for n in whole), f"{scen}: smtpd reported no secret")
-                for n in needles:
-                    self.assertNotIn(n, written, f"{scen}: {n!r} in the documents")
-                    self.assertNotIn(n, stderr, f"{scen}: {n!r} on the filter's stderr")
+                for n in needles:  # not assertNotIn: it would print every document
+                    self.assertFalse(n in written, f"{scen}: {n!r} in the documents")
+                    self.assertFalse(n in stderr, f"{scen}: {n!r} on the filter's stderr")
                 shown = [(get(d, "opensmtpd.command", None), get(d, "opensmtpd.response", None))
                          for d in docs if get(d, "event.action") == "protocol-server"]
                 masked = [r for c, r in shown if c == "********"]
                 self.assertTrue(masked, f"{scen}: no masked line in {shown}")
-                self.assertTrue(all(r in ("500 5.5.1", "501 5.7.0", "501 5.5.4", "500", "501") for r in masked),
+                codes_only = re.compile(r"^[2-5][0-9][0-9]( [245]\.[0-9]{1,3}\.[0-9]{1,3})?$")
+                self.assertTrue(all(isinstance(r, str) and codes_only.match(r) for r in masked),
                                 f"{scen}: replies to masked lines keep codes only: {masked}")
 
     def test_recipients_and_reset(self):
