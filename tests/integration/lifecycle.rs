@@ -196,24 +196,25 @@ fn lines_waiting_at_sigterm_all_become_documents() {
 }
 
 /// Session a1 begins a message; the filter loses it (`--max-sessions 1`
-/// and b1, or `--idle-timeout` and time); then a1's message is committed.
+/// and b1, or `--idle-timeout` and time): its final document is its third;
+/// then a1's message is committed, as a partial session's third event.
+/// Started over at 1, the commit would share (smtp-in, a1, 3) with the
+/// final document, and the report would drop it as a duplicate.
 fn met_again(lose: &str) -> String {
     let mut s = connect(1, 0xa1);
-    s += &report(2, 0xa1, "link-greeting", "mx.test");
-    s += &report(3, 0xa1, "tx-begin", "0000abcd");
-    s += &report(4, 0xa1, "tx-mail", "0000abcd|ok|a@c.test");
-    s += &report(5, 0xa1, "tx-rcpt", "0000abcd|ok|b@mx.test");
+    s += &report(2, 0xa1, "tx-begin", "0000abcd");
     match lose {
-        "evicted" => s += &connect(6, 0xb1),
+        "evicted" => s += &connect(3, 0xb1),
         _ => {
             s += "report|0.7|1700000700.000000|smtp-in|link-connect|00000000000000b1|c.test|pass|192.0.2.7:4000|192.0.2.1:25\n"
         }
     }
     for (t, event, rest) in [
-        (7, "tx-data", "0000abcd|ok"),
-        (8, "tx-commit", "0000abcd|512"),
-        (9, "tx-reset", "0000abcd"),
-        (10, "link-disconnect", ""),
+        (7, "tx-mail", "0000abcd|ok|a@c.test"),
+        (8, "tx-rcpt", "0000abcd|ok|b@mx.test"),
+        (9, "tx-commit", "0000abcd|512"),
+        (10, "tx-reset", "0000abcd"),
+        (11, "link-disconnect", ""),
     ] {
         s += &format!("report|0.7|1700000700.{t:06}|smtp-in|{event}|00000000000000a1|{rest}\n");
     }
