@@ -429,7 +429,7 @@ fn auth_failures_and_reply_classes_are_counted() {
 }
 
 #[test]
-fn the_idle_sweep_is_o_expired_not_o_open() {
+fn edge_idle_sweep_is_o_expired_not_o_open() {
     // A sparse stream: 50,000 open sessions, then events a minute apart.
     // Each sweep may only pass what expires, not every open session.
     let mut run = Run::with(Limits {

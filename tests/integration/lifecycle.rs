@@ -129,7 +129,7 @@ fn a_stall_longer_than_the_idle_timeout_with_input_waiting_expires_no_session() 
 }
 
 #[test]
-fn smtpds_session_timeout_is_not_the_idle_timeout() {
+fn edge_smtpds_session_timeout_is_not_the_idle_timeout() {
     // smtpd sends `config|smtp-session-timeout|300` in its handshake: its
     // limit on one client read, not on the time between report events
     // (an upload sends none). Only --idle-timeout ends idle sessions.
