@@ -66,15 +66,20 @@ pub fn start(
                 delivery,
                 dropped_since_last: 0,
             };
-            document::render_metrics(&metrics, "stats", SystemTime::now(), out);
+            // Counted before it is made: its `documents` counts itself.
             counters
                 .metric_documents
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            document::render_metrics(&metrics, "stats", SystemTime::now(), out);
         });
         (every, make)
     });
     let stdin = match config.mode {
-        Mode::Filter => Some(signals.stdin().map_err(StartError::Setup)?),
+        Mode::Filter => {
+            let mut stdin = signals.stdin().map_err(StartError::Setup)?;
+            stdin.set_stop_grace(config.delivery.shutdown_grace);
+            Some(stdin)
+        }
         Mode::Replay(_) => None,
     };
     let delivery = Delivery::start(sink, config.delivery, Arc::clone(&signals.reopen), ticker)

@@ -491,7 +491,7 @@ class Size(SinkTest):
         p = b"report|0.6|1795100001.%06d|smtp-in|"
         long_session = [
             p % 1 + b"link-connect|b16b16b16b16b16c|long.client.test|pass|127.0.0.1:33334|127.0.0.1:25",
-            p % 2 + b"protocol-client|b16b16b16b16b16c|" + b"X" * 1_000_000,  # a 1 MB protocol line
+            p % 2 + b"protocol-client|b16b16b16b16b16c|NOOP " + b"X" * 1_000_000,  # a 1 MB command (bare base64 is masked)
             p % 3 + b"link-disconnect|b16b16b16b16b16c",
         ]
         f.feed(big + long_session)
