@@ -1,0 +1,186 @@
+"""Every dashboard panel computed by a real Elasticsearch 8.14.1 node
+(issue 18), compared with the evaluator of test_panels.py.
+
+    python3 -m unittest tests/elastic/test_es_panels.py -v     (ES_URL: a running node; else one is started)
+
+The documents are the evaluator's own (the report streams of tests/data and
+tests/elastic/streams replayed with --events all and summaries, plus the
+pipeline's additions made by its Python twin, since this node has no ingest
+processors: see es/README.md), indexed through filter-jsonlog's index template
+into one data stream per preset.  For each Lens panel kibana_request builds
+what Kibana sends and the node answers twice:
+
+* exhaustive: every terms aggregation large enough to hold every term.  This
+  must equal the evaluator key for key and value for value; it is where the
+  evaluator's model of buckets (arrays, missing values, ranges, minutes) and
+  metrics meets Elasticsearch's.
+* as shown: the panel's own terms sizes and Kibana's "Other" request.  Every
+  bucket shown must have the evaluator's value; where the panel cuts its top
+  N, the test says so (the evaluator has no top-N).
+
+At the end one line: `elastic-panels: N panels computed by Elasticsearch,
+N agree, N differ`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import esnode  # noqa: E402
+from kibana_request import MISSING_KEY, OTHER_KEY, Layer, evaluator_key, kql_dsl  # noqa: E402
+from test_elastic import TEMPLATE, flatten_mapping, kql_parse, lens_panels, saved_objects  # noqa: E402
+import test_panels  # noqa: E402
+
+PRESETS = ("all", "summaries")
+EXHAUSTIVE = 10_000
+# Above this many distinct values, cardinality is an estimate
+# (precision_threshold's default).
+CARDINALITY_EXACT = 3000
+
+
+def source_of(flat: dict) -> dict:
+    return {k: (v[0] if len(v) == 1 else v) for k, v in flat.items()}
+
+
+def close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+class EsPanels(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.url = esnode.url()
+        esnode.request("PUT", "_index_template/logs-opensmtpd.jsonlog", json.loads(TEMPLATE.read_text()))
+        stamp = time.strftime("%H%M%S")
+        cls.docs, cls.index, cls.types = {}, {}, {}
+        for preset in PRESETS:
+            docs = test_panels.documents(preset)
+            index = f"logs-opensmtpd.jsonlog-panels{preset}{stamp}"
+            lines = []
+            for d in docs:
+                lines.append('{"create":{}}')
+                lines.append(json.dumps(source_of(d)))
+            # pipeline=_none: the node cannot run the ingest pipeline; the
+            # documents already carry what its Python twin adds.
+            _, answer = esnode.request("POST", f"{index}/_bulk?pipeline=_none&refresh=true",
+                                       ndjson="\n".join(lines) + "\n")
+            errors = [i for i in answer["items"] if i["create"].get("error")]
+            assert not errors, json.dumps(errors[:3])
+            _, mapping = esnode.request("GET", f"{index}/_mapping")
+            (m,) = mapping.values()
+            cls.types[preset] = {k: v.get("type", "object") for k, v in
+                                 flatten_mapping(m["mappings"]["properties"]).items()}
+            cls.docs[preset], cls.index[preset] = docs, index
+        cls.results = []
+
+    @classmethod
+    def tearDownClass(cls):
+        agree = sum(1 for r in cls.results if r[1])
+        differ = len(cls.results) - agree
+        for title, ok, notes in cls.results:
+            for note in notes:
+                print(f"  {'' if ok else 'DIFFERS '}{title}: {note}")
+        print(f"elastic-panels: {len(cls.results)} panels computed by Elasticsearch, {agree} agree, {differ} differ")
+
+    def query(self, kql: str) -> dict:
+        return kql_dsl(kql_parse(kql)) if kql.strip() else {"match_all": {}}
+
+    def lens(self, attrs: dict, preset: str, size_override):
+        (layer_state,) = attrs["state"]["datasourceStates"]["formBased"]["layers"].values()
+        layer = Layer(layer_state, self.types[preset], size_override=size_override)
+        query = self.query(attrs["state"]["query"]["query"])
+        answer = esnode.search(self.index[preset], {"size": 0, "track_total_hits": True, "query": query,
+                                                    "aggs": layer.aggs()})
+        aggs = answer.get("aggregations", {})
+        rows = layer.rows(aggs) if layer.buckets else [((), layer.metric_values(
+            dict(aggs, doc_count=answer["hits"]["total"]["value"])), None)]
+        others = []
+        for cid, level, body, prefixes in layer.other_requests(aggs):
+            other = esnode.search(self.index[preset], {"size": 0, "query": query, "aggs": {"other-filter": body}})
+            others.extend(layer.other_rows(cid, level, other["aggregations"]["other-filter"], prefixes))
+        got = {}
+        for prefix, values, _ in rows + others:
+            key = tuple(test_panels.MISSING if k == MISSING_KEY else k for k in evaluator_key(layer, prefix))
+            got[(key, any(k == OTHER_KEY for _, k in prefix))] = \
+                tuple(values[m] for m in layer.metrics)
+        return layer, got
+
+    def compare(self, layer: Layer, got: dict, want: dict, exhaustive: bool) -> list:
+        problems = []
+        shown = {k: v for (k, other), v in got.items() if not other}
+        if exhaustive:
+            for k in sorted(set(want) - set(shown), key=repr)[:5]:
+                problems.append(f"evaluator has bucket {k!r} = {want[k]!r}, Elasticsearch none")
+            for k in sorted(set(shown) - set(want), key=repr)[:5]:
+                problems.append(f"Elasticsearch has bucket {k!r} = {shown[k]!r}, evaluator none")
+        for k in sorted(set(shown) & set(want), key=repr):
+            for cid, a, b in zip(layer.metrics, shown[k], want[k]):
+                op = layer.cols[cid]["operationType"]
+                if close(a, b):
+                    continue
+                if op == "sum" and b is None and a == 0:
+                    continue  # a sum over no values: 0 from Elasticsearch, empty in Lens (emptyAsNull)
+                if op == "unique_count" and isinstance(b, int) and b > CARDINALITY_EXACT:
+                    continue
+                problems.append(f"bucket {k!r} {op}: Elasticsearch {a!r}, evaluator {b!r}")
+        return problems
+
+    def test_every_lens_panel(self):
+        for dash, panel, attrs in lens_panels():
+            title = f"{dash['attributes']['title']} / {panel['title']}"
+            notes, ok = [], True
+            for preset in PRESETS:
+                with self.subTest(panel=title, preset=preset):
+                    want = test_panels.evaluate_lens(attrs, self.docs[preset])
+                    layer, full = self.lens(attrs, preset, EXHAUSTIVE)
+                    problems = self.compare(layer, full, want, exhaustive=True)
+                    _, view = self.lens(attrs, preset, None)
+                    problems += [f"as shown: {p}" for p in self.compare(layer, view, want, exhaustive=False)]
+                    cut = {k for (k, other), _ in view.items() if other}
+                    if cut:
+                        hidden = len(want) - sum(1 for (k, other) in view if not other)
+                        notes.append(f"{preset}: top-N cut, {hidden} of {len(want)} buckets in Other "
+                                     "(the evaluator has no top-N; shown buckets agree)")
+                    if any(layer.cols[c]["operationType"] == "unique_count" for c in layer.metrics) and \
+                            any(isinstance(v, int) and v > CARDINALITY_EXACT for vs in want.values() for v in vs):
+                        notes.append(f"{preset}: unique count above {CARDINALITY_EXACT}: an estimate")
+                    if problems:
+                        ok = False
+                        notes += [f"{preset}: {p}" for p in problems]
+                    self.assertEqual(problems, [], "\n".join(problems))
+            self.results.append((title, ok, notes))
+
+    def test_every_map_layer(self):
+        for obj in (o for o in saved_objects() if o["type"] == "map"):
+            title = f"map / {obj['attributes']['title']}"
+            layer = [la for la in json.loads(obj["attributes"]["layerListJSON"]) if la.get("query")][0]
+            geo = layer["sourceDescriptor"]["geoField"]
+            ok, notes = True, []
+            for preset in PRESETS:
+                with self.subTest(map=title, preset=preset):
+                    want = test_panels.evaluate_map(obj, self.docs[preset])
+                    query = {"bool": {"filter": [self.query(layer["query"]["query"]), {"exists": {"field": geo}}]}}
+                    _, n = esnode.request("POST", f"{self.index[preset]}/_count", {"query": query})
+                    got = {(): (n["count"],)} if n["count"] else {}
+                    if got != want:
+                        ok = False
+                        notes.append(f"{preset}: Elasticsearch {got}, evaluator {want}")
+                    self.assertEqual(got, want)
+            self.results.append((title, ok, notes))
+
+
+if __name__ == "__main__":
+    unittest.main()
