@@ -10,7 +10,7 @@
 # pom.xml and README.md), heap 512 MiB, a free port, data and logs in a fresh
 # directory (ES_NODE_DIR, default /tmp/filter-jsonlog-es) that stop removes.
 # After start it holds the stand-ins of the component templates a stock
-# cluster installs (stock-templates.py).  Elasticsearch refuses to run as
+# cluster installs (stock_templates.py).  Elasticsearch refuses to run as
 # root: as root the node runs as nobody.
 #
 # Maven's repository is M2_REPO (default /var/cache/filter-jsonlog/m2): the
@@ -23,11 +23,13 @@ ES_VERSION=8.14.1
 JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
 
 build() {
-    local offline=()
-    [ -f "$M2_REPO/.filter-jsonlog-es-$ES_VERSION" ] && offline=(-o)
+    # Offline once this pom.xml has been built against the cache.
+    local offline=() marker
+    marker="$M2_REPO/.filter-jsonlog-es-$(sha256sum "$here/pom.xml" | cut -c1-16)"
+    [ -f "$marker" ] && offline=(-o)
     mkdir -p "$M2_REPO"
     (cd "$here" && nice mvn -B -q "${offline[@]}" -Dmaven.repo.local="$M2_REPO" package) >&2
-    touch "$M2_REPO/.filter-jsonlog-es-$ES_VERSION"
+    touch "$marker"
 }
 
 running() {
@@ -73,7 +75,7 @@ start() {
     for i in $(seq 1 120); do
         if curl -sf "$url/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; then
             echo "$url" > "$ES_NODE_DIR/url"
-            if ! python3 "$here/stock-templates.py" "$url" "$here/target/stock-templates" >&2; then
+            if ! python3 "$here/stock_templates.py" "$url" "$here/target/stock-templates" >&2; then
                 stop
                 exit 1
             fi

@@ -5,7 +5,7 @@ logs@settings, ecs@mappings.  Their content is Elastic's, read from the
 x-pack-template-resources jar that pom.xml unpacks; only what needs X-Pack is
 left out (DIFFERENCES says what, and tests/elastic/test_chain.py prints it).
 
-    stock-templates.py URL DIR
+    stock_templates.py URL DIR
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ DIFFERENCES = (
     "from the mapping's is not refused",
     "wildcard (X-Pack) is a keyword; match_only_text (mapper-extras) is text; "
     "scaled_float (mapper-extras) is a double",
+    "GET / and HEAD / answered by a stand-in handler of ours (the rest-root module is absent), "
+    "same fields as a stock node but cluster_uuid '_na_'",
     "security off (xpack.security.enabled=false), http on 127.0.0.1, single node (replicas stay unassigned: yellow)",
 )
 
