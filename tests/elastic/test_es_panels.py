@@ -18,6 +18,9 @@ what Kibana sends and the node answers twice:
   bucket shown must have the evaluator's value; where the panel cuts its top
   N, the test says so (the evaluator has no top-N).
 
+The panels whose figure `filter-jsonlog report --format json` also gives
+(REPORT_FIGURES) must show the report's number.
+
 At the end one line: `elastic-panels: N panels computed by Elasticsearch,
 N agree, N differ`.
 """
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 from pathlib import Path
@@ -39,6 +44,27 @@ from test_elastic import TEMPLATE, flatten_mapping, kql_parse, lens_panels, save
 import test_panels  # noqa: E402
 
 PRESETS = ("all", "summaries")
+
+# Panels whose figure `filter-jsonlog report --format json` has too, over the
+# same documents: panel title -> the panel's rows as the report gives them.
+# Where they may differ: unique counts once the report says exact: false
+# (it keeps at most so many names) or above CARDINALITY_EXACT for
+# Elasticsearch.
+REPORT_FIGURES = {
+    "Inbound sessions": lambda r: {(): (r["tls"]["smtp_in"]["tls"] + r["tls"]["smtp_in"]["plaintext"],)},
+    "Messages accepted": lambda r: {(): (r["messages"]["accepted"],)},
+    "Recipients accepted": lambda r: {(): (r["recipients"]["accepted"],)},
+    "Recipients refused": lambda r: {(): (r["recipients"]["refused"],)},
+    "Bytes accepted": lambda r: {(): (r["messages"]["bytes"],)},
+    "Unique senders": lambda r: {(): (r["unique"]["senders"],)},
+    "Unique recipients": lambda r: {(): (r["unique"]["recipients"],)},
+    "Messages relayed (smtp-out)": lambda r: {(): (r["messages"]["relayed"],)},
+    "Messages relayed": lambda r: {(): (r["messages"]["relayed"],)},
+    "TLS vs plaintext sessions (smtp-in)": lambda r: {(True,): (r["tls"]["smtp_in"]["tls"],),
+                                                      (False,): (r["tls"]["smtp_in"]["plaintext"],)},
+    "TLS versions (smtp-in)": lambda r: {(v["key"],): (v["count"],) for v in r["tls"]["smtp_in"]["versions"]},
+    "TLS versions (smtp-out)": lambda r: {(v["key"],): (v["count"],) for v in r["tls"]["smtp_out"]["versions"]},
+}
 EXHAUSTIVE = 10_000
 # Above this many distinct values, cardinality is an estimate
 # (precision_threshold's default).
@@ -88,6 +114,8 @@ class EsPanels(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        if not cls.results:
+            return
         agree = sum(1 for r in cls.results if r[1])
         differ = len(cls.results) - agree
         for title, ok, notes in cls.results:
@@ -162,6 +190,41 @@ class EsPanels(unittest.TestCase):
                         notes += [f"{preset}: {p}" for p in problems]
                     self.assertEqual(problems, [], "\n".join(problems))
             self.results.append((title, ok, notes))
+
+    def report(self, preset: str) -> dict:
+        """filter-jsonlog report --format json over the documents of one preset."""
+        with tempfile.TemporaryDirectory() as tmp:
+            files = []
+            for i, path in enumerate(test_panels.streams()):
+                f = Path(tmp, f"{i}.json")
+                f.write_bytes(b"".join(json.dumps(d).encode() + b"\n" for d in test_panels.replay(path, preset)))
+                files.append(str(f))
+            proc = subprocess.run([str(test_panels.filter_binary()), "report", "--format", "json", *files],
+                                  capture_output=True, check=True)
+        return json.loads(proc.stdout)
+
+    def test_report_has_the_same_figures(self):
+        seen = set()
+        for preset in PRESETS:
+            report = self.report(preset)
+            for dash, panel, attrs in lens_panels():
+                if panel["title"] not in REPORT_FIGURES:
+                    continue
+                seen.add(panel["title"])
+                with self.subTest(panel=panel["title"], preset=preset):
+                    _, got = self.lens(attrs, preset, EXHAUSTIVE)
+                    got = {k: v for (k, other), v in got.items()}
+                    if not got and preset == "summaries":
+                        continue  # a panel of --events all documents
+                    want = REPORT_FIGURES[panel["title"]](report)
+                    if panel["title"].startswith("Unique") and not report["unique"]["exact"]:
+                        continue
+                    want = {k: v for k, v in want.items() if v != (0,)}
+                    self.assertEqual({k: tuple(int(x) if isinstance(x, float) and x.is_integer() else x
+                                               for x in v) for k, v in got.items()}, want,
+                                     f"Elasticsearch against the report ({preset})")
+        print(f"\n  {len(seen)} panels checked against filter-jsonlog report --format json")
+        self.assertEqual(seen, set(REPORT_FIGURES), "REPORT_FIGURES names a panel that no longer exists")
 
     def test_every_map_layer(self):
         for obj in (o for o in saved_objects() if o["type"] == "map"):
