@@ -19,7 +19,9 @@ What is modelled, from Kibana's data plugin (search/aggs) and Lens:
 * date_histogram at a fixed interval (Kibana's "auto" depends on the time
   range on screen; the evaluator's is one minute), empty buckets left out;
 * range with the column's ranges, empty ranges left out;
-* sum, max, average, unique_count (cardinality without precision_threshold).
+* sum, max, average, percentile, unique_count (cardinality without
+  precision_threshold); a metric with a KQL filter inside a filter
+  aggregation.
 
 Not modelled: the dashboard's time range filter (every test document is in
 range), Lens formatting, sampling, time shifts.
@@ -83,10 +85,40 @@ class Layer:
         return bool(p.get("otherBucket") and p.get("missingBucket")) and self.is_string(cid)
 
     def metric_dsl(self, cid: str) -> dict | None:
+        """None for a plain count (the bucket's doc_count).  A metric with a
+        filter (Lens "Filter by") is that metric inside a filter aggregation."""
         c = self.cols[cid]
-        if c["operationType"] == "count":
-            return None
-        return {METRIC_AGG[c["operationType"]]: {"field": c["sourceField"]}}
+        op = c["operationType"]
+        if op == "count":
+            inner = None
+        elif op == "percentile":
+            inner = {"percentiles": {"field": c["sourceField"], "percents": [c["params"]["percentile"]]}}
+        else:
+            inner = {METRIC_AGG[op]: {"field": c["sourceField"]}}
+        if c.get("filter") and c["filter"].get("query", "").strip():
+            from test_elastic import kql_parse
+            wrapped = {"filter": kql_dsl(kql_parse(c["filter"]["query"]))}
+            if inner:
+                wrapped["aggs"] = {f"{cid}-metric": inner}
+            return wrapped
+        return inner
+
+    def metric_value(self, cid: str, b: dict):
+        c = self.cols[cid]
+        dsl = self.metric_dsl(cid)
+        if dsl is None:
+            return b["doc_count"]
+        node = b.get(cid, {})
+        if "filter" in dsl:
+            if "aggs" not in dsl:
+                return node.get("doc_count", 0)
+            node = node.get(f"{cid}-metric", {})
+        if c["operationType"] == "percentile":
+            values = node.get("values", {})
+            return next(iter(values.values()), None)
+        if self.types.get(c.get("sourceField")) == "date" and node.get("value") is not None:
+            return node.get("value_as_string")  # Kibana shows the date, not its epoch milliseconds
+        return node.get("value")
 
     def bucket_dsl(self, cid: str) -> dict:
         c = self.cols[cid]
@@ -150,13 +182,7 @@ class Layer:
         return key
 
     def metric_values(self, b: dict) -> dict:
-        out = {}
-        for cid in self.metrics:
-            if self.cols[cid]["operationType"] == "count":
-                out[cid] = b["doc_count"]
-            else:
-                out[cid] = b.get(cid, {}).get("value")
-        return out
+        return {cid: self.metric_value(cid, b) for cid in self.metrics}
 
     def rows(self, aggs: dict, level: int = 0, prefix: tuple = ()) -> list:
         """[(((cid, key), ...), {metric cid: value}, bucket)] for every leaf bucket."""
@@ -233,9 +259,12 @@ class Layer:
         return out
 
 
-def evaluator_key(layer: Layer, prefix: tuple) -> tuple:
-    """The evaluator's key: the minute first (when timed), then the other buckets in column order."""
+def evaluator_key(layer: Layer, prefix: tuple, order: list | None = None) -> tuple:
+    """The evaluator's key: the bucket columns in `order` (the evaluator's
+    reading order) or else the minute first, then the others in column order."""
     d = dict(prefix)
+    if order is not None:
+        return tuple(d[cid] for cid in order)
     timed = [d[cid] for cid in layer.buckets if layer.cols[cid]["operationType"] == "date_histogram"]
     rest = [d[cid] for cid in layer.buckets if layer.cols[cid]["operationType"] != "date_histogram"]
     return tuple(timed + rest)

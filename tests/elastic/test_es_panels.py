@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,18 @@ def source_of(flat: dict) -> dict:
     return {k: (v[0] if len(v) == 1 else v) for k, v in flat.items()}
 
 
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$")
+
+
+def millis_text(v):
+    """A date as Elasticsearch keeps it (a `date` field holds milliseconds):
+    the evaluator's microseconds cut to milliseconds."""
+    m = STAMP.match(v) if isinstance(v, str) else None
+    return f"{m.group(1)}.{((m.group(2) or '.') + '000')[1:4]}Z" if m else v
+
+
 def close(a, b) -> bool:
+    a, b = millis_text(a), millis_text(b)
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, bool) or isinstance(b, bool):
@@ -110,7 +122,7 @@ class EsPanels(unittest.TestCase):
             cls.types[preset] = {k: v.get("type", "object") for k, v in
                                  flatten_mapping(m["mappings"]["properties"]).items()}
             cls.docs[preset], cls.index[preset] = docs, index
-        cls.results = []
+        cls.results, cls.not_computed = [], []
 
     @classmethod
     def tearDownClass(cls):
@@ -121,6 +133,8 @@ class EsPanels(unittest.TestCase):
         for title, ok, notes in cls.results:
             for note in notes:
                 print(f"  {'' if ok else 'DIFFERS '}{title}: {note}")
+        for note in cls.not_computed:
+            print(f"  not computed: {note}")
         print(f"elastic-panels: {len(cls.results)} panels computed by Elasticsearch, {agree} agree, {differ} differ")
 
     def query(self, kql: str) -> dict:
@@ -129,19 +143,26 @@ class EsPanels(unittest.TestCase):
     def lens(self, attrs: dict, preset: str, size_override):
         (layer_state,) = attrs["state"]["datasourceStates"]["formBased"]["layers"].values()
         layer = Layer(layer_state, self.types[preset], size_override=size_override)
+        # The evaluator's key order: its reading order where it has one.
+        order = test_panels.reading_order(attrs, layer_state) if hasattr(test_panels, "reading_order") else None
+        other_label = getattr(test_panels, "OTHER", OTHER_KEY)
         query = self.query(attrs["state"]["query"]["query"])
         answer = esnode.search(self.index[preset], {"size": 0, "track_total_hits": True, "query": query,
                                                     "aggs": layer.aggs()})
         aggs = answer.get("aggregations", {})
-        rows = layer.rows(aggs) if layer.buckets else [((), layer.metric_values(
-            dict(aggs, doc_count=answer["hits"]["total"]["value"])), None)]
+        total = answer["hits"]["total"]["value"]
+        # A metric alone over no document: Lens shows no number (0 or empty
+        # by emptyAsNull), the evaluator no row.
+        rows = layer.rows(aggs) if layer.buckets else \
+            [((), layer.metric_values(dict(aggs, doc_count=total)), None)] if total else []
         others = []
         for cid, level, body, prefixes in layer.other_requests(aggs):
             other = esnode.search(self.index[preset], {"size": 0, "query": query, "aggs": {"other-filter": body}})
             others.extend(layer.other_rows(cid, level, other["aggregations"]["other-filter"], prefixes))
         got = {}
         for prefix, values, _ in rows + others:
-            key = tuple(test_panels.MISSING if k == MISSING_KEY else k for k in evaluator_key(layer, prefix))
+            key = tuple(test_panels.MISSING if k == MISSING_KEY else other_label if k == OTHER_KEY else k
+                        for k in evaluator_key(layer, prefix, order))
             got[(key, any(k == OTHER_KEY for _, k in prefix))] = \
                 tuple(values[m] for m in layer.metrics)
         return layer, got
@@ -167,18 +188,32 @@ class EsPanels(unittest.TestCase):
         return problems
 
     def test_every_lens_panel(self):
+        # An evaluator with Kibana's top-N and Other (test_panels.OTHER) is
+        # compared with what Kibana shows; one without, with every bucket.
+        top_n = hasattr(test_panels, "OTHER")
         for dash, panel, attrs in lens_panels():
             title = f"{dash['attributes']['title']} / {panel['title']}"
             notes, ok = [], True
+            if "formBased" not in attrs["state"]["datasourceStates"] or \
+                    not attrs["state"]["datasourceStates"]["formBased"].get("layers"):
+                # ES|QL (textBased) is X-Pack: not on this node.
+                self.not_computed.append(f"{title}: ES|QL, which this node does not have (X-Pack)")
+                continue
             for preset in PRESETS:
                 with self.subTest(panel=title, preset=preset):
                     want = test_panels.evaluate_lens(attrs, self.docs[preset])
-                    layer, full = self.lens(attrs, preset, EXHAUSTIVE)
-                    problems = self.compare(layer, full, want, exhaustive=True)
-                    _, view = self.lens(attrs, preset, None)
-                    problems += [f"as shown: {p}" for p in self.compare(layer, view, want, exhaustive=False)]
+                    layer, view = self.lens(attrs, preset, None)
+                    if top_n:
+                        problems = self.compare(layer, {(k, False): v for (k, _), v in view.items()}, want,
+                                                exhaustive=True)
+                    else:
+                        _, full = self.lens(attrs, preset, EXHAUSTIVE)
+                        problems = self.compare(layer, full, want, exhaustive=True)
+                        problems += [f"as shown: {p}" for p in self.compare(layer, view, want, exhaustive=False)]
                     cut = {k for (k, other), _ in view.items() if other}
-                    if cut:
+                    if cut and top_n:
+                        notes.append(f"{preset}: top-N cut, Other computed by Kibana's second request")
+                    elif cut:
                         hidden = len(want) - sum(1 for (k, other) in view if not other)
                         notes.append(f"{preset}: top-N cut, {hidden} of {len(want)} buckets in Other "
                                      "(the evaluator has no top-N; shown buckets agree)")
