@@ -20,7 +20,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 M2_REPO=${M2_REPO:-/var/cache/filter-jsonlog/m2}
 ES_NODE_DIR=${ES_NODE_DIR:-/tmp/filter-jsonlog-es}
 ES_VERSION=8.14.1
-JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
+# Elasticsearch 8.14 needs Java 17 to 23 (it runs under the security manager,
+# which Java 24 removed): Debian's 17 unless ES_JAVA_HOME says otherwise.
+if [ -z "${ES_JAVA_HOME:-}" ]; then
+    ES_JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+    [ -x "$ES_JAVA_HOME/bin/java" ] || ES_JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+fi
 
 build() {
     # Offline once this pom.xml has been built against the cache.
@@ -62,7 +67,7 @@ start() {
         chmod 755 "$ES_NODE_DIR"
         as=(runuser -u nobody --)
     fi
-    (cd "$ES_NODE_DIR" && "${as[@]}" env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$ES_NODE_DIR/config" \
+    (cd "$ES_NODE_DIR" && "${as[@]}" env ES_JAVA_HOME="$ES_JAVA_HOME" ES_PATH_CONF="$ES_NODE_DIR/config" \
         ES_TMPDIR="$ES_NODE_DIR/tmp" ES_JAVA_OPTS="-Xms512m -Xmx512m" \
         "$ES_NODE_DIR/home/bin/elasticsearch" -d -p "$ES_NODE_DIR/pid" \
         -E cluster.name=filter-jsonlog-tests -E node.name=node-1 \
