@@ -1,7 +1,8 @@
 """The Elasticsearch node the Elastic tests share (tests/elastic/es/node.sh).
 
 ES_URL names a running node (tests/run.sh starts one for the whole suite);
-without it the first test that asks starts one and stops it at exit.  A
+without it a node started by hand (node.sh start) is used, else the first
+test that asks starts one and stops it at exit.  A
 machine without Java or Maven skips these tests, except under CI=true, where
 they fail.
 """
@@ -39,6 +40,11 @@ def url() -> str:
         if os.environ.get("CI") == "true":
             raise AssertionError(f"{why} (CI=true: a failure)")
         raise unittest.SkipTest(why)
+    running = subprocess.run(["bash", str(NODE_SH), "url"], capture_output=True, text=True)
+    if running.returncode == 0 and running.stdout.strip():
+        # Somebody's node (node.sh start by hand): use it, leave it running.
+        _url = running.stdout.strip().splitlines()[-1]
+        return _url
     proc = subprocess.run(["bash", str(NODE_SH), "start"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"node.sh start exited {proc.returncode}:\n{proc.stderr[-4000:]}")

@@ -14,7 +14,8 @@ What is modelled, from Kibana's data plugin (search/aggs) and Lens:
 * "Other": when a terms aggregation left documents out (sum_other_doc_count),
   a second request with a filters aggregation, one filter per parent bucket
   path: the parents' filters, exists(field) unless the missing bucket was asked
-  for and is not among the top terms, and not match_phrase of every top term;
+  for (Lens: otherBucket and missingBucket, whatever the field's type) and is
+  not among the top terms, and not match_phrase of every top term;
   its doc_count shown only when above 0 (_terms_other_bucket_helper);
 * date_histogram at a fixed interval (Kibana's "auto" depends on the time
   range on screen; the evaluator's is one minute), empty buckets left out;
@@ -232,7 +233,11 @@ class Layer:
                     exhaustive = False
                 must = list(path)
                 keys = [b["key"] for b in agg["buckets"]]
-                if not self.sends_missing(cid) or MISSING_KEY in keys:
+                # Kibana looks at the missingBucket parameter here, not at
+                # whether `missing` was sent: on a number field, documents
+                # without a value fall into Other.
+                asked = bool(c["params"].get("otherBucket") and c["params"].get("missingBucket"))
+                if not asked or MISSING_KEY in keys:
                     must.append({"exists": {"field": c["sourceField"]}})
                 must_not = [{"match_phrase": {c["sourceField"]: b.get("key_as_string", b["key"])}}
                             for b in agg["buckets"] if b["key"] != MISSING_KEY]
