@@ -30,8 +30,6 @@ range), Lens formatting, sampling, time shifts.
 
 from __future__ import annotations
 
-import copy
-
 MISSING_KEY = "__missing__"
 OTHER_KEY = "__other__"
 METRIC_AGG = {"sum": "sum", "max": "max", "min": "min", "average": "avg", "unique_count": "cardinality"}
@@ -273,7 +271,3 @@ def evaluator_key(layer: Layer, prefix: tuple, order: list | None = None) -> tup
     timed = [d[cid] for cid in layer.buckets if layer.cols[cid]["operationType"] == "date_histogram"]
     rest = [d[cid] for cid in layer.buckets if layer.cols[cid]["operationType"] != "date_histogram"]
     return tuple(timed + rest)
-
-
-def deep(x):
-    return copy.deepcopy(x)
