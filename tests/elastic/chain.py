@@ -254,6 +254,8 @@ class Chain(unittest.TestCase):
 
     def test_every_line_is_a_document(self):
         problems = []
+        sys.stderr.flush()
+        print()  # the lines below each on a line of their own, after unittest's "test ... "
         for r in self.runs:
             failures = self.failures(r)
             print(f"elastic-chain: {r.label} -> Filebeat {self.filebeat_version} -> Elasticsearch "

@@ -128,6 +128,8 @@ class EsPanels(unittest.TestCase):
     def tearDownClass(cls):
         if not cls.results:
             return
+        sys.stderr.flush()
+        print()  # unittest's dots have no newline yet
         agree = sum(1 for r in cls.results if r[1])
         differ = len(cls.results) - agree
         for title, ok, notes in cls.results:
