@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README.md): unit and integration tests, the Elastic
-# asset checks, the report page in headless chromium, then the end-to-end
-# tests under real smtpds and rsyslogd.
+# asset checks and every dashboard panel computed by a real Elasticsearch
+# node, the report page in headless chromium, the end-to-end tests under real
+# smtpds and rsyslogd, then their files shipped by Filebeat into that node.
 # The end-to-end tests need root, opensmtpd and rsyslog: without them they
 # report themselves skipped, except under CI=true, where they must run.
 # Those that use the system's smtpd socket and /dev/log are refused (and
@@ -27,6 +28,19 @@ PY=/usr/bin/python3
 
 cargo test --locked
 cargo build --release --locked --quiet
+
+# One Elasticsearch node (tests/elastic/es) for the Elastic tests, which
+# compute every dashboard panel on it, and for the chain after the e2e suites.
+echo "== Elasticsearch node (tests/elastic/es/node.sh)"
+if ES_URL=$(bash tests/elastic/es/node.sh start | tail -n 1) && [ -n "$ES_URL" ]; then
+    export ES_URL
+    trap 'bash tests/elastic/es/node.sh stop >/dev/null 2>&1 || true' EXIT
+    echo "Elasticsearch at $ES_URL"
+else
+    # The tests that need it fail (or, without Java or Maven and CI, skip).
+    unset ES_URL
+    echo "the Elasticsearch node did not start"
+fi
 
 if [ -d tests/elastic ]; then
     echo "== Elastic assets"
@@ -79,6 +93,11 @@ system_suite() {
     suite "$@"
 }
 
+# The e2e suites keep rsyslog's file and the recorded stream here for the
+# Elastic chain (tests/elastic/chain.py).
+E2E_KEEP_DIR=$(mktemp -d)
+export E2E_KEEP_DIR
+
 echo "== End-to-end under Debian's OpenSMTPD (OpenSMTPD -> filter-jsonlog -> rsyslog)"
 system_suite "e2e Debian" env -u E2E_SMTPD FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_e2e.py
 
@@ -104,6 +123,13 @@ else
         skipped=$((skipped + 1))
     fi
 fi
+
+echo "== Elastic chain (e2e files and tests/ streams -> Filebeat -> Elasticsearch)"
+if ! FILTER_JSONLOG_BIN="$BIN" "$PY" tests/elastic/chain.py; then
+    echo "elastic-chain: failed"
+    failed=$((failed + 1))
+fi
+rm -rf "$E2E_KEEP_DIR"
 
 # Issue 20: every delivery outcome for real under both smtpds, the report's
 # delivery.* against an independent count over the raw mail log; one line:

@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -325,6 +326,20 @@ def _on_alarm(_signum, _frame):
     raise RunTimeout(f"the e2e run took longer than {RUN_TIMEOUT} s (E2E_TIMEOUT)")
 
 
+def keep_for_elastic(h) -> None:
+    """With E2E_KEEP_DIR set, keep rsyslog's file and the recorded report
+    stream there, named after the smtpd: tests/elastic/test_chain.py ships
+    them through Filebeat into Elasticsearch after the e2e suites."""
+    keep = os.environ.get("E2E_KEEP_DIR")
+    if not keep:
+        return
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", SMTPD.name).strip("-")
+    Path(keep).mkdir(parents=True, exist_ok=True)
+    if h.json_out.exists():
+        shutil.copy(h.json_out, Path(keep) / f"{slug}.json")
+    Path(keep, f"{slug}.stream").write_bytes(h.capture_bytes())
+
+
 def execute(r: Run) -> None:
     t0 = time.monotonic()
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -351,6 +366,7 @@ def execute(r: Run) -> None:
     finally:
         signal.alarm(0)
         h.stop()
+    keep_for_elastic(h)
     r.stream = stream.parse(h.capture_bytes())
     r.sessions = r.stream.sessions()
     r.lines = h.json_out.read_bytes().split(b"\n") if h.json_out.exists() else []
