@@ -231,6 +231,16 @@ pub fn render(s: &Summary) -> String {
         )
     );
 
+    p.rows(
+        "TLS versions (smtp-in)",
+        "sessions",
+        &s.tls.smtp_in.versions,
+    );
+    p.rows(
+        "TLS versions (smtp-out)",
+        "sessions",
+        &s.tls.smtp_out.versions,
+    );
     tables::traffic(
         &mut p,
         s,
@@ -242,7 +252,16 @@ pub fn render(s: &Summary) -> String {
             "sessions plaintext",
         ],
     );
-    p.detail("Refusals by reply", "refused", &s.refusals.by_reply);
+    p.rows(
+        "Refused recipient addresses (transactions)",
+        "txs",
+        &s.refusals.by_address,
+    );
+    p.detail(
+        "Refusals by reply (tx-rcpt documents)",
+        "refused",
+        &s.refusals.by_reply,
+    );
     tables::replies(&mut p, &s.replies, Marks::SingleCountOnly);
     tables::auth_failures(&mut p, &s.auth_failures, Marks::SingleCountOnly);
     p.rows(
@@ -251,7 +270,7 @@ pub fn render(s: &Summary) -> String {
         &s.filter_verdicts.by_client,
     );
     p.detail(
-        "Filter verdicts by kind",
+        "Filter verdicts by kind (filter-response documents)",
         "verdicts",
         &s.filter_verdicts.by_kind,
     );
@@ -259,13 +278,18 @@ pub fn render(s: &Summary) -> String {
     p.rows("FCrDNS failures by client", "sessions", &s.fcrdns.by_client);
     tables::deferrals(
         &mut p,
-        "Outbound deferrals and failures by domain",
+        "Deferrals and failures by recipient domain",
         &s.outbound.by_domain,
     );
     p.rows(
-        "Outbound refusals and deferrals by reply",
+        "Refusals and deferrals by reply (smtp-out)",
         "rollbacks",
         &s.outbound.rollbacks_by_reply,
+    );
+    p.rows(
+        "Sessions without delivery by destination",
+        "sessions",
+        &s.outbound.without_delivery_by_destination,
     );
     delivery::relay_delay_table(&mut p, &s.relay_delay);
     match &s.delivery {

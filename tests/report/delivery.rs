@@ -275,3 +275,43 @@ fn captured_run_of_opensmtpd_7_8() {
     assert_eq!(input["maillog_lines"], 78);
     assert_eq!(input["not_json"], 0);
 }
+
+/// Every table of the text report is on the HTML page too, under the same
+/// title: the page is for reading on a phone, not a shorter report.
+#[test]
+fn html_shows_every_table_the_text_shows() {
+    let dir = Dir::new("every-table");
+    let docs = dir.file("docs.json", &documents(STREAM.as_bytes(), "all"));
+    let log = dir.file("mail.log", MAILLOG.as_bytes());
+    let text = String::from_utf8(report(&[&docs, &log])).unwrap();
+    let html = String::from_utf8(report(&["--format", "html", &docs, &log])).unwrap();
+    // A table in the text is a title, its underline, then a column header,
+    // `(none)` or the "not in this input" note; a heading of figures is
+    // followed by figure lines, which are neither.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut tables = Vec::new();
+    for w in lines.windows(3) {
+        let (title, rule, next) = (w[0], w[1], w[2]);
+        let underlined =
+            !rule.is_empty() && rule.len() == title.len() && rule.bytes().all(|b| b == b'-');
+        let table_follows = next.starts_with("    ")
+            || next == "  (none)"
+            || next.starts_with("  (not in this input");
+        if underlined && table_follows {
+            tables.push(title.to_string());
+        }
+    }
+    assert!(
+        tables.len() >= 25,
+        "found only {} tables: {tables:?}",
+        tables.len()
+    );
+    let missing: Vec<&String> = tables
+        .iter()
+        .filter(|t| !html.contains(&format!("<h2>{}</h2>", t.replace('\'', "&#39;"))))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "tables of the text report not on the HTML page: {missing:?}"
+    );
+}
