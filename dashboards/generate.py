@@ -100,8 +100,15 @@ LENS_DATA_TYPE = {
 
 BYTES = {"id": "bytes", "params": {"decimals": 1}}
 INTEGER = {"id": "number", "params": {"decimals": 0}}
+# A data view field format (fieldFormatMap), not a Lens column format: Lens
+# columns on opensmtpd.session.duration_us carry no format of their own, so
+# Kibana formats them with this one (microseconds in, humanized out).
 DURATION = {"id": "duration", "params": {"inputFormat": "microseconds", "outputFormat": "humanizePrecise",
                                         "outputPrecision": 1}}
+# The only keys of a column's format.params that Lens reads (ValueFormatConfig
+# in Lens' column_types.ts); anything else is dropped on the way to the
+# formatter, which then falls back to its defaults (a duration in seconds).
+LENS_FORMAT_PARAMS = frozenset({"decimals", "suffix", "compact", "pattern", "fromUnit", "toUnit"})
 
 # Buckets of the distribution charts: [from, to) in the field's unit.
 DURATION_RANGES = ((0, 1_000_000, "< 1 s"), (1_000_000, 10_000_000, "1-10 s"), (10_000_000, 60_000_000, "10-60 s"),
@@ -127,12 +134,13 @@ def ranges(field: str, label: str, buckets: tuple) -> dict:
     return {"op": "range", "field": field, "label": label, "ranges": buckets}
 
 
-def count(label: str) -> dict:
-    return {"op": "count", "label": label}
+def count(label: str, where: str | None = None) -> dict:
+    return {"op": "count", "label": label, "filter": where}
 
 
-def metric(op: str, field: str, label: str, fmt: dict | None = None) -> dict:
-    return {"op": op, "field": field, "label": label, "fmt": fmt}
+def metric(op: str, field: str, label: str, fmt: dict | None = None, where: str | None = None) -> dict:
+    """where: a KQL filter of this column alone (Lens' per-column filter)."""
+    return {"op": op, "field": field, "label": label, "fmt": fmt, "filter": where}
 
 
 def panel(title: str, vis: str, action, where: str | None = None, *, w: int = 24, h: int = 12,
@@ -149,18 +157,40 @@ def panel(title: str, vis: str, action, where: str | None = None, *, w: int = 24
     works for both presets)."""
     return {"kind": "lens", "title": title, "vis": vis, "action": action, "where": where, "w": w, "h": h, "x": x,
             "split": split, "metrics": list(metrics), "rows": list(rows), "series": series,
-            "description": description, "needs_all": needs_all}
+            "description": description, "needs_all": needs_all, "health": False}
 
 
 def map_panel(title: str, action: str, where: str, geo_field: str, *, w: int = 24, h: int = 15) -> dict:
     """A Maps panel: one clusters layer (count) on geo_field."""
     return {"kind": "map", "title": title, "vis": "map", "action": action, "where": where, "w": w, "h": h,
             "geo_field": geo_field, "x": None, "split": None, "rows": [], "metrics": [count("Sessions")],
-            "description": "Clusters of inbound sessions by the client's GeoIP location.", "needs_all": ""}
+            "description": "Clusters of inbound sessions by the client's GeoIP location.", "needs_all": "",
+            "health": False}
 
 
-def search_panel(*, w: int = 48, h: int = 15) -> dict:
-    return {"kind": "search", "title": SEARCH_TITLE, "w": w, "h": h}
+def esql_panel(title: str, query: str, columns: tuple, fields: tuple, *, w: int = 48, h: int = 14,
+               description: str = "") -> dict:
+    """A Lens table on an ES|QL query (textBased datasource; Kibana 8.15+):
+    for what one aggregation over the documents cannot give, such as a
+    figure that pairs two documents of one message.  columns: (name, type)
+    of the query's result; fields: the document fields it reads."""
+    return {"kind": "esql", "title": title, "vis": "table", "action": "tx-commit", "where": None, "w": w, "h": h,
+            "x": None, "split": None, "rows": [], "metrics": [], "series": "", "description": description,
+            "needs_all": "", "health": False, "esql": query, "columns": list(columns), "fields": list(fields)}
+
+
+def search_panel(search_id: str, *, w: int = 48, h: int = 15) -> dict:
+    return {"kind": "search", "search": search_id, "title": SEARCHES[search_id]["title"], "w": w, "h": h}
+
+
+def health_panel(title: str, vis: str, query: str, **kw) -> dict:
+    """A panel of the pipeline's health: it counts documents that are not
+    filter-jsonlog's session documents (lines Filebeat could not decode,
+    documents the ingest pipeline failed on, any document at all), so its
+    query is not one event.action."""
+    p = panel(title, vis, None, query, **kw)
+    p["health"] = True
+    return p
 
 
 SMTP_IN = 'opensmtpd.subsystem : "smtp-in"'
@@ -198,15 +228,50 @@ RECIPIENTS = count("Recipients")
 TRANSACTIONS = count("Transactions")
 # Every tx-commit document carries its session's id: distinct ids are sessions.
 SESSIONS_OF_MESSAGES = metric("unique_count", "opensmtpd.session.id", "Sessions", INTEGER)
+# smtp-out opens one transaction per destination (and per retry) of the same
+# message, all with its msgid: distinct ids are messages.
+RELAYED_MESSAGES = metric("unique_count", "email.local_id", "Messages", INTEGER)
+DELIVERED = 'event.action : "tx-commit"'
+DEFERRED = 'event.action : "tx-rollback" and opensmtpd.response_code >= 400 and opensmtpd.response_code < 500'
+REFUSED_5XX = 'event.action : "tx-rollback" and opensmtpd.response_code >= 500'
 AUTH_FAILURE_COUNT = metric("sum", "opensmtpd.counters.auth_failures", "AUTH failures", INTEGER)
 REPLIES_4XX = metric("sum", "opensmtpd.counters.replies_4xx", "4xx replies", INTEGER)
 REPLIES_5XX = metric("sum", "opensmtpd.counters.replies_5xx", "5xx replies", INTEGER)
 
 SEARCH_ID = "opensmtpd-jsonlog-events"
-SEARCH_TITLE = "Session events"
-SEARCH_COLUMNS = ["event.action", "opensmtpd.subsystem", "opensmtpd.session.id", "event.sequence", "source.ip",
-                  "destination.port", "email.from.address", "email.to.address", "opensmtpd.response"]
-SEARCH_QUERY = 'event.kind : "event"'
+TRACE_ID = "opensmtpd-jsonlog-message-trace"
+# Bounces: MAIL FROM:<>, an empty sender.
+BOUNCE = 'email.from.address : ""'
+SEARCHES = {
+    SEARCH_ID: {
+        "title": "Session events",
+        "description": "Every session document with the fields to drill down on. Filter on "
+                       "opensmtpd.session.id to follow one session, on email.local_id to follow one message; "
+                       "@timestamp has millisecond precision in Elasticsearch, event.sequence keeps the order "
+                       "within a session.",
+        "columns": ["event.action", "opensmtpd.subsystem", "opensmtpd.session.id", "event.sequence",
+                    "email.local_id", "source.ip", "destination.port", "email.from.address", "email.to.address",
+                    "opensmtpd.response"],
+        "query": 'event.kind : "event"',
+        "sort": [["@timestamp", "desc"], ["event.sequence", "desc"]],
+    },
+    # smtpd keeps a message's msgid from acceptance to delivery: the smtp-out
+    # transaction that relays it carries the email.local_id of the smtp-in
+    # tx-commit that accepted it.  With one message id picked (the "Message
+    # id" control, or a filter), this is the message's history, oldest first.
+    TRACE_ID: {
+        "title": "Message trace",
+        "description": "One message's reception and every delivery attempt, oldest first: pick its id in the "
+                       "\"Message id\" control (or filter on email.local_id, a sender or a recipient). smtp-in "
+                       "tx-commit is the acceptance; each smtp-out tx-commit a delivery to one destination, each "
+                       "smtp-out tx-rollback a deferral or refusal with the remote server's reply.",
+        "columns": ["email.local_id", "opensmtpd.subsystem", "event.action", "email.from.address",
+                    "email.to.address", "source.ip", "destination.domain", "destination.ip",
+                    "opensmtpd.response", "opensmtpd.transaction.size"],
+        "query": '(event.action : "tx-commit" or event.action : "tx-rollback") and email.local_id : *',
+        "sort": [["@timestamp", "asc"], ["event.sequence", "asc"]],
+    },
+}
 
 # Limits of what the panels show (PANELS.md's last section).
 CAVEATS = (
@@ -239,12 +304,73 @@ CAVEATS = (
     "shows the reply before it.",
     "Unique counts are Elasticsearch's cardinality: exact up to 3,000 distinct values, approximate beyond.",
     "Local enqueue (`sendmail`, the unix socket) is in the message panels but not in the client or TLS panels.",
+    "Clients and remote servers GeoLite2 has no entry for (private, loopback, link-local and CGNAT addresses) "
+    "are \"(no GeoIP: private or unknown)\" in the country and AS organisation panels (set by the ingest "
+    "pipeline), not missing.",
+    "Mail addresses are indexed lower case (the template's `lowercase` normalizer), so the address panels and "
+    "controls treat `Bob@Example.org` and `bob@example.org` as one; the documents keep what was sent.",
+    "\"Messages relayed\" counts distinct `email.local_id` of smtp-out `tx-commit`: smtpd opens one smtp-out "
+    "transaction per destination (and per retry) of the same message. The size panels count accepted "
+    "messages (smtp-in) only, so a relayed message is not counted twice.",
+    "\"Delivery by destination domain\" takes the domain from the transaction's accepted recipients "
+    "(`opensmtpd.to_domains`): a smtp-out refusal or deferral before any recipient of its transaction was "
+    "accepted is in the \"(missing value)\" row. Delivered counts `tx-commit` (one delivery of a message to "
+    "that domain), Deferred and Refused count `tx-rollback` by the class of the remote reply.",
+    "\"Delivery delay by destination domain (ES|QL)\" pairs a message's smtp-in and first smtp-out "
+    "`tx-commit` per domain by `email.local_id`; both must fall inside the time range, and both must reach "
+    "the same cluster (one smtpd's documents). @timestamp has milliseconds, so delays under 1 ms show as 0.",
+    "Bounces are messages with an empty envelope sender (`email.from.address : \"\"`): smtp-in received, "
+    "smtp-out sent by smtpd (its own bounces included).",
 )
 
-# Filter controls on every dashboard: (field, label).
-CONTROLS = (("host.name", "Mail host"), ("opensmtpd.subsystem", "Direction"),
-            ("destination.port", "Listener / remote port"), ("opensmtpd.to_domains", "Recipient domain"),
-            ("opensmtpd.from_domain", "Sender domain"))
+# Filter controls: field -> (title, documents that may lack the field, as
+# KQL, or None).  A control filters every panel of its dashboard: a panel
+# whose documents lack the field goes empty once a value is picked.  So a
+# dashboard has only controls every one of its panels can answer, and where
+# some documents lack the field by nature the title says which
+# (tests/elastic/test_panels.py checks both).
+CONTROLS = {
+    "host.name": ("Mail host", None),
+    "opensmtpd.subsystem": ("Direction", None),
+    "destination.port": ("Port (connected network sessions)",
+                         'not source.ip : * or opensmtpd.counters.connects : 0'),
+    "opensmtpd.from_domain": ("Sender domain (bounces have none)", BOUNCE),
+    "email.from.address": ("Sender address (bounces have none)", BOUNCE),
+    "opensmtpd.to_domains": ("Recipient domain (accepted recipients)", "not email.to.address : *"),
+    "email.to.address": ("Recipient address (accepted recipients)", "not email.to.address : *"),
+    "email.local_id": ("Message id", None),
+}
+SESSION_CONTROLS = ("host.name", "opensmtpd.subsystem", "destination.port")
+# No Direction here: the delivery delay pairs a message's smtp-in and
+# smtp-out documents, and either direction alone empties it.
+MESSAGE_CONTROLS = ("host.name", "opensmtpd.from_domain", "opensmtpd.to_domains", "email.from.address",
+                    "email.to.address", "email.local_id")
+
+# Delivery delay: from the smtp-in tx-commit that accepted a message to the
+# first smtp-out tx-commit that delivered it to each destination domain
+# (same email.local_id: smtpd keeps the msgid), per destination domain.
+# ES|QL, because it pairs two documents: MV_EXPAND puts each recipient domain
+# of a message on a row of its own, STATS by message and domain keeps the
+# acceptance (smtp-in) and first delivery (smtp-out) times side by side.
+# Times are @timestamp's milliseconds.  filter-jsonlog report computes the
+# same figure from the report lines (median, 90th percentile, maximum).
+DELAY_ESQL = "\n".join([
+    "FROM logs-opensmtpd.jsonlog-*",
+    '| WHERE event.action == "tx-commit" AND email.local_id IS NOT NULL AND opensmtpd.to_domains IS NOT NULL',
+    "| EVAL t = TO_LONG(@timestamp)",
+    '| EVAL t_in = CASE(opensmtpd.subsystem == "smtp-in", t), t_out = CASE(opensmtpd.subsystem == "smtp-out", t)',
+    "| MV_EXPAND opensmtpd.to_domains",
+    "| STATS accepted = MIN(t_in), delivered = MIN(t_out) BY email.local_id, opensmtpd.to_domains",
+    "| WHERE accepted IS NOT NULL AND delivered IS NOT NULL",
+    "| EVAL delay_s = (delivered - accepted) / 1000.0",
+    "| STATS messages = COUNT(*), median_s = MEDIAN(delay_s), p90_s = PERCENTILE(delay_s, 90),"
+    " max_s = MAX(delay_s) BY opensmtpd.to_domains",
+    "| RENAME opensmtpd.to_domains AS destination_domain",
+    "| SORT messages DESC, destination_domain ASC",
+    "| LIMIT 25",
+])
+DELAY_COLUMNS = (("messages", "number"), ("median_s", "number"), ("p90_s", "number"), ("max_s", "number"),
+                 ("destination_domain", "string"))
 
 DASHBOARDS = [
     {
@@ -272,8 +398,10 @@ DASHBOARDS = [
             panel("Unique recipients", "metric", "tx-commit", SMTP_IN, w=12, h=5,
                   metrics=(metric("unique_count", "email.to.address", "Recipients", INTEGER),),
                   description="Distinct accepted recipients of accepted messages."),
-            panel("Messages relayed (smtp-out)", "metric", "tx-commit", SMTP_OUT, w=12, h=5, metrics=(MESSAGES,),
-                  description="Messages smtpd delivered to a remote server or smarthost."),
+            panel("Messages relayed (smtp-out)", "metric", "tx-commit", SMTP_OUT, w=12, h=5,
+                  metrics=(RELAYED_MESSAGES,),
+                  description="Messages smtpd delivered to a remote server or smarthost: distinct email.local_id of "
+                              "smtp-out tx-commit (a message relayed to three domains counts once)."),
             panel("Sessions over time", "xy", "link-disconnect", CONNECTED, x=date(),
                   split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(SESSIONS,),
                   description="Sessions that had a connection (smtp-out attempts that never connected are on the Outbound dashboard)."),
@@ -293,17 +421,17 @@ DASHBOARDS = [
                   metrics=(MESSAGES, metric("sum", "opensmtpd.transaction.size", "Bytes", BYTES))),
             panel("Session duration", "xy", "link-disconnect", CONNECTED, x=date(), series="line",
                   split=terms("opensmtpd.subsystem", "Subsystem", 2),
-                  metrics=(metric("average", "opensmtpd.session.duration_us", "Average duration", DURATION),),
+                  metrics=(metric("average", "opensmtpd.session.duration_us", "Average duration"),),
                   description="Average time from link-connect to link-disconnect."),
             panel("Session durations", "xy", "link-disconnect", CONNECTED, series="bar_stacked",
                   x=ranges("opensmtpd.session.duration_us", "Duration", DURATION_RANGES),
                   split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(SESSIONS,)),
-            panel("Message sizes", "xy", "tx-commit", None, series="bar_stacked",
-                  x=ranges("opensmtpd.transaction.size", "Size", SIZE_RANGES),
-                  split=terms("opensmtpd.subsystem", "Subsystem", 2), metrics=(MESSAGES,)),
-            panel("Largest messages", "metric", "tx-commit", None, w=12, h=6,
+            panel("Message sizes", "xy", "tx-commit", SMTP_IN, series="bar_stacked",
+                  x=ranges("opensmtpd.transaction.size", "Size", SIZE_RANGES), metrics=(MESSAGES,),
+                  description="Messages accepted (smtp-in), by size: a relayed message is not counted again."),
+            panel("Largest messages", "metric", "tx-commit", SMTP_IN, w=12, h=6,
                   metrics=(metric("max", "opensmtpd.transaction.size", "Largest message", BYTES),)),
-            panel("Average message size", "metric", "tx-commit", None, w=12, h=6,
+            panel("Average message size", "metric", "tx-commit", SMTP_IN, w=12, h=6,
                   metrics=(metric("average", "opensmtpd.transaction.size", "Average message", BYTES),)),
             panel("Documents dropped by filter-jsonlog", "xy", "documents-dropped", METRIC, x=date(),
                   split=terms("host.name", "Host", 10, other=True),
@@ -317,8 +445,28 @@ DASHBOARDS = [
                            metric("max", "opensmtpd.jsonlog.internal_errors", "Internal errors", INTEGER)),
                   description="From the stats self-metrics documents: the highest counter value of each host in the time range "
                               "(the counters count since that host's filter started)."),
-            search_panel(w=48, h=15),
+            health_panel("Lines Filebeat could not decode", "metric", "not event.action : * and error.message : *",
+                         w=12, h=6, metrics=(count("Lines"),),
+                         description="Documents without event.action but with error.message: lines of the file that "
+                                     "were not JSON (a document cut by a syslog size limit, a rotation marker). "
+                                     "Should be 0."),
+            health_panel("Ingest pipeline errors", "metric", 'event.kind : "pipeline_error"', w=12, h=6,
+                         metrics=(count("Documents"),),
+                         description="Documents the ingest pipeline failed on (event.kind pipeline_error, the reason "
+                                     "in error.message). Should be 0."),
+            panel("Documents dropped (filter-jsonlog)", "metric", "documents-dropped", METRIC, w=12, h=6,
+                  metrics=(metric("sum", "opensmtpd.jsonlog.dropped_since_last", "Documents dropped", INTEGER),),
+                  description="Sum of the documents-dropped self-metrics: documents the filter lost while its "
+                              "output was down. Should be 0."),
+            health_panel("Last document per mail host", "table", 'event.kind : "event" or event.kind : "metric"',
+                         w=12, h=6, rows=(terms("host.name", "Host", 50),),
+                         metrics=(metric("max", "@timestamp", "Last document"),),
+                         description="When each host's newest document was written: a host whose time lags by "
+                                     "more than the stats interval has stopped shipping (the \"ingestion stalled\" "
+                                     "alert in dashboards/alerts/ watches the same)."),
+            search_panel(SEARCH_ID, w=48, h=15),
         ],
+        "controls": ("host.name",),
     },
     {
         "id": "opensmtpd-jsonlog-tls",
@@ -364,6 +512,7 @@ DASHBOARDS = [
                         terms("opensmtpd.greeting", "Remote banner name", 1, other=True, missing=True)),
                   metrics=(MESSAGES,), description="Messages delivered without TLS, per remote server."),
         ],
+        "controls": SESSION_CONTROLS,
     },
     {
         "id": "opensmtpd-jsonlog-senders-recipients",
@@ -392,6 +541,7 @@ DASHBOARDS = [
                   rows=(terms("opensmtpd.from_domain", "Sender domain", 20),),
                   metrics=(MESSAGES, metric("sum", "opensmtpd.transaction.size", "Bytes", BYTES))),
         ],
+        "controls": SESSION_CONTROLS,
     },
     {
         "id": "opensmtpd-jsonlog-rejections-security",
@@ -469,6 +619,7 @@ DASHBOARDS = [
                         terms("source.domain", "Client rDNS", 1, other=True, missing=True)),
                   metrics=(SESSIONS,)),
         ],
+        "controls": SESSION_CONTROLS,
     },
     {
         "id": "opensmtpd-jsonlog-outbound",
@@ -478,7 +629,8 @@ DASHBOARDS = [
             panel("Connection attempts that failed (smtp-out)", "metric", "link-disconnect",
                   AND(SMTP_OUT, "opensmtpd.counters.connects : 0"), w=12, h=6, metrics=(SESSIONS,),
                   description="smtp-out sessions that ended without ever connecting (smtpd reports only their link-disconnect)."),
-            panel("Messages relayed", "metric", "tx-commit", SMTP_OUT, w=12, h=6, metrics=(MESSAGES,)),
+            panel("Messages relayed", "metric", "tx-commit", SMTP_OUT, w=12, h=6, metrics=(RELAYED_MESSAGES,),
+                  description="Distinct messages (email.local_id) with at least one smtp-out tx-commit."),
             panel("Refusals and deferrals (smtp-out)", "metric", "tx-rollback", SMTP_OUT, w=12, h=6,
                   metrics=(count("Refusals"),),
                   description="Each tx-rollback of smtp-out: a recipient, the sender or the message refused (5xx) or deferred (4xx)."),
@@ -486,7 +638,7 @@ DASHBOARDS = [
                   w=12, h=6, metrics=(count("Deferrals"),)),
             panel("Refusals and deferrals by remote server and reply code", "table", "tx-rollback", SMTP_OUT,
                   rows=(terms("destination.domain", "Remote server", 20, other=True, missing=True),
-                        terms("opensmtpd.response_code", "Reply code", 10, other=True, missing=True)),
+                        terms("opensmtpd.reply_code", "Reply code", 10, other=True, missing=True)),
                   metrics=(count("Refusals"),),
                   description="The remote server's rDNS name and the code of its last reply before the rollback."),
             panel("Refusals and deferrals by reply", "table", "tx-rollback", SMTP_OUT,
@@ -494,7 +646,7 @@ DASHBOARDS = [
                   metrics=(count("Refusals"),)),
             panel("Refused and deferred recipients by domain and reply code", "table", "tx-rcpt", AND(SMTP_OUT, REFUSED),
                   rows=(terms("opensmtpd.rcpt_domain", "Recipient domain", 20),
-                        terms("opensmtpd.response_code", "Reply code", 10, other=True, missing=True)),
+                        terms("opensmtpd.reply_code", "Reply code", 10, other=True, missing=True)),
                   metrics=(RECIPIENTS,),
                   needs_all="the recipient a remote server refused is only on its tx-rcpt document (smtp-out rolls back and goes on with the same message)"),
             panel("Remote servers with 4xx/5xx replies (smtp-out)", "table", "link-disconnect", AND(SMTP_OUT, ERROR_REPLIES),
@@ -504,7 +656,7 @@ DASHBOARDS = [
                   description="Every 4xx/5xx reply of the remote server, at any step (connection, HELO, STARTTLS, AUTH, "
                               "MAIL FROM, RCPT TO, DATA), from the session totals."),
             panel("Refusals and deferrals over time", "xy", "tx-rollback", SMTP_OUT, x=date(),
-                  split=terms("opensmtpd.response_code", "Reply code", 5, other=True, missing=True), metrics=(count("Refusals"),)),
+                  split=terms("opensmtpd.reply_code", "Reply code", 5, other=True, missing=True), metrics=(count("Refusals"),)),
             panel("Deliveries by destination country", "table", "tx-commit", SMTP_OUT,
                   rows=(terms("destination.geo.country_name", "Country", 20, other=True, missing=True),),
                   metrics=(MESSAGES,), description="GeoIP of the remote server (added by the ingest pipeline)."),
@@ -512,6 +664,49 @@ DASHBOARDS = [
                   rows=(terms("destination.as.organization.name", "AS organisation", 20, other=True, missing=True),),
                   metrics=(MESSAGES,)),
         ],
+        "controls": SESSION_CONTROLS,
+    },
+    {
+        "id": "opensmtpd-jsonlog-messages",
+        "title": "Messages and delivery",
+        "description": "Per message: delivery per destination domain (delivered, deferred, refused, bytes), bounces "
+                       "in and out, recipients per authenticated user, and the message trace (pick a message id, "
+                       "sender or recipient in the controls).",
+        "panels": [
+            panel("Delivery by destination domain", "table", TX_END, SMTP_OUT, w=48, h=14,
+                  rows=(terms("opensmtpd.to_domains", "Destination domain", 25, other=True, missing=True),),
+                  metrics=(count("Delivered", DELIVERED), count("Deferred (4xx)", DEFERRED),
+                           count("Refused (5xx)", REFUSED_5XX),
+                           metric("sum", "opensmtpd.transaction.size", "Bytes delivered", BYTES, DELIVERED)),
+                  description="smtp-out, one row per recipient domain: Delivered counts tx-commit (one delivery of a "
+                              "message to that domain), Deferred and Refused count tx-rollback by the remote reply's "
+                              "class, Bytes the delivered messages' sizes. A refusal before any recipient of the "
+                              "transaction was accepted has no domain yet: its row is (missing value)."),
+            panel("Bounces (null sender) over time", "xy", "tx-commit", BOUNCE, x=date(),
+                  split=terms("opensmtpd.subsystem", "Direction", 2), metrics=(MESSAGES,),
+                  description="Messages with an empty envelope sender (MAIL FROM:<>): smtp-in are bounces and "
+                              "notifications received, smtp-out those smtpd sent (its own bounces included)."),
+            panel("Bounces (null sender)", "table", "tx-commit", BOUNCE,
+                  rows=(terms("opensmtpd.subsystem", "Direction", 2),),
+                  metrics=(MESSAGES, metric("unique_count", "email.local_id", "Distinct messages", INTEGER)),
+                  description="Bounces received (smtp-in) and sent (smtp-out)."),
+            panel("Recipients per authenticated user", "table", "tx-commit", AND(SMTP_IN, AUTH_OK), w=48,
+                  rows=(terms("user.name", "AUTH user", 25),),
+                  metrics=(metric("sum", "opensmtpd.transaction.rcpt_accepted", "Recipients", INTEGER),
+                           metric("unique_count", "email.to.address", "Distinct recipients", INTEGER),
+                           MESSAGES, metric("unique_count", "source.ip", "Client addresses", INTEGER)),
+                  description="Accepted recipients of the messages each authenticated user submitted. A user far "
+                              "above the usual, or from many client addresses, is the usual sign of a stolen "
+                              "password."),
+            esql_panel("Delivery delay by destination domain (ES|QL)", DELAY_ESQL, DELAY_COLUMNS,
+                       ("event.action", "email.local_id", "opensmtpd.to_domains", "opensmtpd.subsystem", "@timestamp"),
+                       description="Seconds from acceptance (smtp-in tx-commit) to the first delivery "
+                                   "(smtp-out tx-commit of the same email.local_id) to each destination domain: "
+                                   "messages, median, 90th percentile and maximum. Only messages accepted and "
+                                   "delivered within the time range. ES|QL (Kibana 8.15+)."),
+            search_panel(TRACE_ID, w=48, h=18),
+        ],
+        "controls": MESSAGE_CONTROLS,
     },
     {
         "id": "opensmtpd-jsonlog-geography",
@@ -522,9 +717,10 @@ DASHBOARDS = [
             panel("Inbound sessions by country", "xy", "link-disconnect", NET_IN, h=15, series="bar_horizontal",
                   x=terms("source.geo.country_name", "Country", 20), metrics=(SESSIONS,)),
             panel("Inbound sessions by autonomous system", "table", "link-disconnect", NET_IN, h=15,
-                  rows=(terms("source.as.number", "AS number", 20),
-                        terms("source.as.organization.name", "AS organisation", 1, other=True, missing=True)),
-                  metrics=(SESSIONS,)),
+                  rows=(terms("source.as.organization.name", "AS organisation", 20, other=True, missing=True),),
+                  metrics=(SESSIONS, metric("unique_count", "source.as.number", "AS numbers", INTEGER)),
+                  description="By the AS organisation of the client's address; clients GeoLite2 has no entry for "
+                              "(private, loopback, CGNAT) under \"(no GeoIP: private or unknown)\"."),
             panel("Inbound sessions over time by country", "xy", "link-disconnect", NET_IN, x=date(),
                   split=terms("source.geo.country_name", "Country", 5, other=True), metrics=(SESSIONS,)),
             panel("Plaintext sessions by country", "table", "link-disconnect", AND(NET_IN, "tls.established : false"),
@@ -537,6 +733,7 @@ DASHBOARDS = [
             panel("Sessions with failed AUTH by client country", "table", "link-disconnect", AND(NET_IN, AUTH_FAILURES), w=16, h=14,
                   rows=(terms("source.geo.country_name", "Country", 20),), metrics=(SESSIONS, AUTH_FAILURE_COUNT)),
         ],
+        "controls": SESSION_CONTROLS,
     },
 ]
 
@@ -552,6 +749,8 @@ FIELD_FORMATS = {
 
 
 def query_of(p: dict) -> str:
+    if p["action"] is None:
+        return p["where"]
     actions = p["action"] if isinstance(p["action"], tuple) else (p["action"],)
     q = " or ".join(f'event.action : "{a}"' for a in actions)
     if len(actions) > 1:
@@ -575,6 +774,11 @@ def lens_column(spec: dict, types: dict[str, str], order_by: str | None) -> dict
         }
     if op == "terms":
         field = spec["field"]
+        # Lens sends a missing bucket to Elasticsearch only for string
+        # fields; on a number, ip or boolean the rows without a value fall
+        # into "Other" or vanish, whatever the column says.
+        if spec["missing"] and types[field] != "keyword":
+            raise ValueError(f"terms on {field} ({types[field]}): a missing bucket needs a keyword field")
         return {
             "label": spec["label"],
             "customLabel": True,
@@ -614,7 +818,7 @@ def lens_column(spec: dict, types: dict[str, str], order_by: str | None) -> dict
             },
         }
     if op == "count":
-        return {
+        col = {
             "label": spec["label"],
             "customLabel": True,
             "dataType": "number",
@@ -622,22 +826,33 @@ def lens_column(spec: dict, types: dict[str, str], order_by: str | None) -> dict
             "sourceField": "___records___",
             "isBucketed": False,
             "scale": "ratio",
-            "params": {"emptyAsNull": False, "format": INTEGER},
+            "params": {"emptyAsNull": False, "format": lens_format(INTEGER)},
         }
-    # sum, max, unique_count, average
-    params: dict = {"emptyAsNull": True}
-    if spec.get("fmt"):
-        params["format"] = spec["fmt"]
-    return {
-        "label": spec["label"],
-        "customLabel": True,
-        "dataType": "number",
-        "operationType": op,
-        "sourceField": spec["field"],
-        "isBucketed": False,
-        "scale": "ratio",
-        "params": params,
-    }
+    else:
+        # sum, max, unique_count, average
+        params: dict = {"emptyAsNull": True}
+        if spec.get("fmt"):
+            params["format"] = lens_format(spec["fmt"])
+        col = {
+            "label": spec["label"],
+            "customLabel": True,
+            "dataType": "date" if types.get(spec["field"]) == "date" and op == "max" else "number",
+            "operationType": op,
+            "sourceField": spec["field"],
+            "isBucketed": False,
+            "scale": "ratio",
+            "params": params,
+        }
+    if spec.get("filter"):
+        col["filter"] = {"query": spec["filter"], "language": "kuery"}
+    return col
+
+
+def lens_format(fmt: dict) -> dict:
+    extra = set(fmt.get("params", {})) - LENS_FORMAT_PARAMS
+    if extra:
+        raise ValueError(f"Lens ignores format params {sorted(extra)} (it reads {sorted(LENS_FORMAT_PARAMS)})")
+    return fmt
 
 
 def lens_attributes(dash_id: str, index: int, p: dict, types: dict[str, str]) -> dict:
@@ -657,6 +872,7 @@ def lens_attributes(dash_id: str, index: int, p: dict, types: dict[str, str]) ->
     row_ids = [add_bucket(f"row{i}", spec) for i, spec in enumerate(p["rows"])]
     x_id = add_bucket("x", p["x"]) if p["x"] else None
     split_id = add_bucket("split", p["split"]) if p["split"] else None
+    bucket_ids = lens_bucket_order(bucket_ids, columns)
     for cid, spec in zip(metric_ids, p["metrics"]):
         columns[cid] = lens_column(spec, types, None)
 
@@ -751,6 +967,55 @@ def lens_attributes(dash_id: str, index: int, p: dict, types: dict[str, str]) ->
     }
 
 
+def esql_attributes(dash_id: str, index: int, p: dict) -> dict:
+    key = f"{dash_id}/{index}"
+    layer = uid(key, "layer")
+    # An ad hoc data view, as Kibana makes for an ES|QL query: no saved
+    # object, no reference.
+    view = uid(key, "esql-view")
+    columns = [{"columnId": name, "fieldName": name, "meta": {"type": typ}} for name, typ in p["columns"]]
+    query = {"esql": p["esql"]}
+    return {
+        "title": p["title"],
+        "description": p["description"],
+        "visualizationType": "lnsDatatable",
+        "type": "lens",
+        "references": [],
+        "state": {
+            "visualization": {"layerId": layer, "layerType": "data",
+                              "columns": [{"columnId": c["columnId"]} for c in columns]},
+            "query": query,
+            "filters": [],
+            "datasourceStates": {
+                "textBased": {
+                    "layers": {layer: {"index": view, "query": query, "columns": columns,
+                                       "timeField": "@timestamp"}},
+                    "indexPatternRefs": [{"id": view, "title": DATA_VIEW_TITLE, "timeField": "@timestamp"}],
+                },
+            },
+            "internalReferences": [],
+            "adHocDataViews": {view: {"id": view, "title": DATA_VIEW_TITLE, "name": DATA_VIEW_TITLE,
+                                      "timeFieldName": "@timestamp", "type": "esql", "allowNoIndex": False,
+                                      "sourceFilters": [], "fieldFormats": {}, "runtimeFieldMap": {}}},
+        },
+    }
+
+
+def lens_bucket_order(ids: list[str], columns: dict) -> list[str]:
+    """The order in which Lens nests the buckets: as the columns were added
+    (rows, x, breakdown), except that a terms column goes above the first
+    date histogram (layer_helpers.ts addBucket), so that the top values are
+    chosen over the whole time range, not per time bucket."""
+    out: list[str] = []
+    for cid in ids:
+        first_date = next((i for i, c in enumerate(out) if columns[c]["operationType"] == "date_histogram"), None)
+        if columns[cid]["operationType"] == "terms" and first_date is not None:
+            out.insert(first_date, cid)
+        else:
+            out.append(cid)
+    return out
+
+
 def layout(panels: list[dict]) -> list[dict]:
     """Flow the panels left to right on Kibana's 48-column grid."""
     grids = []
@@ -764,11 +1029,12 @@ def layout(panels: list[dict]) -> list[dict]:
     return grids
 
 
-def controls(dash_id: str) -> tuple[dict, list[dict]]:
+def controls(dash_id: str, fields: tuple) -> tuple[dict, list[dict]]:
     """Options-list controls above the panels, and their data view references."""
     panels = {}
     refs = []
-    for order, (field, label) in enumerate(CONTROLS):
+    for order, field in enumerate(fields):
+        label = CONTROLS[field][0]
         cid = uid(dash_id, "control", field)
         panels[cid] = {
             "order": order,
@@ -878,23 +1144,22 @@ def map_object(dash_id: str, index: int, p: dict) -> dict:
     }
 
 
-def search_object() -> dict:
+def search_object(search_id: str) -> dict:
+    spec = SEARCHES[search_id]
     return {
-        "id": SEARCH_ID,
+        "id": search_id,
         "type": "search",
         "attributes": {
-            "title": TITLE_PREFIX + SEARCH_TITLE,
-            "description": "Every session document with the fields to drill down on. Filter on "
-                           "opensmtpd.session.id to follow one session; @timestamp has millisecond "
-                           "precision in Elasticsearch, event.sequence keeps the order within a session.",
-            "columns": SEARCH_COLUMNS,
-            "sort": [["@timestamp", "desc"], ["event.sequence", "desc"]],
+            "title": TITLE_PREFIX + spec["title"],
+            "description": spec["description"],
+            "columns": spec["columns"],
+            "sort": spec["sort"],
             "grid": {},
             "hideChart": False,
             "isTextBasedQuery": False,
             "kibanaSavedObjectMeta": {
                 "searchSourceJSON": json.dumps(
-                    {"query": {"query": SEARCH_QUERY, "language": "kuery"}, "filter": [],
+                    {"query": {"query": spec["query"], "language": "kuery"}, "filter": [],
                      "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"}, separators=(",", ":"))
             },
         },
@@ -912,7 +1177,11 @@ def dashboard_object(d: dict, types: dict[str, str]) -> dict:
     for i, (p, grid) in enumerate(zip(d["panels"], layout(d["panels"]))):
         pid = uid(d["id"], str(i), "panel")
         entry = {"gridData": {**grid, "i": pid}, "panelIndex": pid, "version": PANEL_VERSION}
-        if p["kind"] == "lens":
+        if p["kind"] == "esql":
+            attrs = esql_attributes(d["id"], i, p)
+            entry.update({"type": "lens", "embeddableConfig": {"attributes": attrs, "enhancements": {}},
+                          "title": p["title"]})
+        elif p["kind"] == "lens":
             attrs = lens_attributes(d["id"], i, p, types)
             entry.update({"type": "lens", "embeddableConfig": {"attributes": attrs, "enhancements": {}},
                           "title": p["title"]})
@@ -921,12 +1190,12 @@ def dashboard_object(d: dict, types: dict[str, str]) -> dict:
         else:
             # By reference: the search and the map are objects of their own.
             kind = p["kind"]
-            target = SEARCH_ID if kind == "search" else map_id(d["id"], i)
+            target = p["search"] if kind == "search" else map_id(d["id"], i)
             entry.update({"type": kind, "embeddableConfig": {"enhancements": {}}, "title": p["title"],
                           "panelRefName": f"panel_{pid}"})
             references.append({"type": kind, "id": target, "name": f"{pid}:panel_{pid}"})
         panels_json.append(entry)
-    group, control_refs = controls(d["id"])
+    group, control_refs = controls(d["id"], d["controls"])
     references += control_refs
     return {
         "id": d["id"],
@@ -984,7 +1253,8 @@ def data_view_object() -> dict:
 def saved_objects() -> list[dict]:
     types = load_types()
     maps = [map_object(d["id"], i, p) for d in DASHBOARDS for i, p in enumerate(d["panels"]) if p["kind"] == "map"]
-    return [data_view_object(), search_object()] + maps + [dashboard_object(d, types) for d in DASHBOARDS]
+    return [data_view_object()] + [search_object(s) for s in SEARCHES] + maps + \
+        [dashboard_object(d, types) for d in DASHBOARDS]
 
 
 def chart_panels() -> list[tuple[dict, dict]]:
@@ -1001,14 +1271,15 @@ QUERY_FIELD = re.compile(r"([A-Za-z_@][A-Za-z0-9_@.]*)\s*(?::|>=|<=|>|<)")
 
 def panel_fields(p: dict) -> list[str]:
     """Fields of the columns, then those of the query after event.action."""
-    fields = []
+    fields = list(p.get("fields", []))
     for spec in p["rows"] + [p["x"], p["split"]] + p["metrics"]:
         if spec and spec.get("field") and spec["field"] not in fields:
             fields.append(spec["field"])
     if p.get("geo_field"):
         fields.append(p["geo_field"])
-    for name in QUERY_FIELD.findall(p["where"] or ""):
-        if name not in fields:
+    filters = " ".join(m["filter"] for m in p["metrics"] if m.get("filter"))
+    for name in QUERY_FIELD.findall((p["where"] or "") + " " + filters):
+        if name not in fields and name != "event.action":
             fields.append(name)
     return fields
 
@@ -1032,9 +1303,18 @@ def panels_markdown() -> str:
         "the report lines); `all` panels need documents that `summaries` leaves out, and the",
         "last section says which and why.",
         "",
-        "Every dashboard has filter controls on " + ", ".join(f"`{f}` ({label})" for f, label in CONTROLS) +
-        f", and the Overview ends with the saved search **{TITLE_PREFIX}{SEARCH_TITLE}** (id `{SEARCH_ID}`,"
-        " sorted by `@timestamp`, then `event.sequence`) for drill-down.",
+        "Each dashboard has only the filter controls all of its panels can answer (its section",
+        "lists them): a control filters every panel, and a panel whose documents lack the",
+        "control's field would go empty once a value is picked. Where some documents lack the",
+        "field by nature, the control's title says which (bounces have no sender, local enqueue",
+        "no port). The Overview ends with the saved search",
+        f"**{TITLE_PREFIX}{SEARCHES[SEARCH_ID]['title']}** (id `{SEARCH_ID}`, sorted by `@timestamp`, then",
+        "`event.sequence`) for drill-down; \"Messages and delivery\" with",
+        f"**{TITLE_PREFIX}{SEARCHES[TRACE_ID]['title']}** (id `{TRACE_ID}`), below.",
+        "",
+        "\"Presets\" `health`: the panel counts documents other than the filter's session",
+        "documents (lines Filebeat could not decode, ingest pipeline failures, any document);",
+        "its query is not one `event.action`.",
         "",
     ]
     fieldsets = {}
@@ -1042,6 +1322,8 @@ def panels_markdown() -> str:
         fieldsets[name] = {f["name"] for f in json.loads((REPO / "elasticsearch" / name).read_text())["fields"]}
     actions = []
     for d, p in chart_panels():
+        if p["action"] is None:
+            continue
         for a in (p["action"] if isinstance(p["action"], tuple) else (p["action"],)):
             if a not in actions and a not in ("stats", "documents-dropped"):
                 actions.append(a)
@@ -1053,7 +1335,8 @@ def panels_markdown() -> str:
         "",
     ]
     for d in DASHBOARDS:
-        out += [f"## {TITLE_PREFIX}{d['title']}", "", d["description"], ""]
+        out += [f"## {TITLE_PREFIX}{d['title']}", "", d["description"], "",
+                "Controls: " + ", ".join(f"{CONTROLS[f][0]} (`{f}`)" for f in d["controls"]) + ".", ""]
         out += ["| Panel | Type | Presets | Query | Fields |", "|---|---|---|---|---|"]
         for p in d["panels"]:
             if p["kind"] == "search":
@@ -1062,11 +1345,14 @@ def panels_markdown() -> str:
             for f in panel_fields(p):
                 mark = "†" if f in fieldsets["pipeline-fields.json"] else "‡" if f in fieldsets["shipper-fields.json"] else ""
                 marks.append(f"`{f}`{mark}")
-            query = query_of(p).replace("|", "\\|")
+            query = "ES\\|QL, below" if p["kind"] == "esql" else query_of(p).replace("|", "\\|")
             presets = "all" if p["needs_all"] else "both"
             if p["action"] in ("stats", "documents-dropped"):
                 presets = "metric"
-            out.append(f"| {p['title']} | {kinds[p['vis']]} | {presets} | `{query}` | {', '.join(marks)} |")
+            if p["health"]:
+                presets = "health"
+            title = p["title"].replace("|", "\\|")
+            out.append(f"| {title} | {kinds[p['vis']]} | {presets} | `{query}` | {', '.join(marks)} |")
         out.append("")
     out += ["## Panels that need `--events all`", "",
             "Under `--events summaries` these panels stay empty; everything else works the same.",
@@ -1074,9 +1360,136 @@ def panels_markdown() -> str:
     for d, p in chart_panels():
         if p["needs_all"]:
             out.append(f"- **{p['title']}** ({d['title']}): {p['needs_all']}.")
-    out += ["", "## What the numbers mean, where it is not obvious", ""] + [f"- {c}" for c in CAVEATS]
+    out += ["", f"`--events {events_for_every_panel()}` feeds every panel.", ""]
+    for d, p in chart_panels():
+        if p["kind"] == "esql":
+            out += [f"## {p['title']}", "", p["description"], "", "```", p["esql"], "```", ""]
+    trace = SEARCHES[TRACE_ID]
+    out += ["## Message trace", "",
+            f"**{TITLE_PREFIX}{trace['title']}** (saved search `{TRACE_ID}`, on \"Messages and delivery\"): "
+            + trace["description"], "",
+            f"Query: `{trace['query']}`; sorted by " + ", ".join(f"`{f}` {o}" for f, o in trace["sort"]) + ".",
+            "Columns: " + ", ".join(f"`{c}`" for c in trace["columns"]) + ".", ""]
+    out += ["## What the numbers mean, where it is not obvious", ""] + [f"- {c}" for c in CAVEATS]
     out.append("")
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------
+# Kibana alerting rules: bodies of POST /api/alerting/rule (Elasticsearch
+# query rules, rule type .es-query, Kibana 8.10+ for aggType/groupBy).  No
+# actions: add a connector (email, Slack, ...) in Kibana or to "actions".
+
+ALERTS_DIR = HERE / "alerts"
+
+
+def es_filter(*clauses: dict, must_not: tuple = ()) -> str:
+    query: dict = {"bool": {"filter": list(clauses)}}
+    if must_not:
+        query["bool"]["must_not"] = list(must_not)
+    return json.dumps({"query": query}, separators=(",", ":"))
+
+
+def term(field: str, value) -> dict:
+    return {"term": {field: value}}
+
+
+def es_rule(name: str, description: str, query: str, window: int, comparator: str, threshold: int, *,
+            agg: tuple = ("count", None), group: tuple = ("all", None, None), interval: str = "5m") -> dict:
+    params = {
+        "searchType": "esQuery",
+        "index": [DATA_VIEW_TITLE],
+        "timeField": "@timestamp",
+        "esQuery": query,
+        "size": 0,
+        "timeWindowSize": window,
+        "timeWindowUnit": "m",
+        "threshold": [threshold],
+        "thresholdComparator": comparator,
+        "aggType": agg[0],
+        "groupBy": group[0],
+        "excludeHitsFromPreviousRun": False,
+    }
+    if agg[1]:
+        params["aggField"] = agg[1]
+    if group[0] == "top":
+        params["termField"], params["termSize"] = group[1], group[2]
+    return {"name": f"OpenSMTPD: {name}", "rule_type_id": ".es-query", "consumer": "stackAlerts",
+            "schedule": {"interval": interval}, "tags": ["opensmtpd", "filter-jsonlog"], "params": params,
+            "actions": [], "_description": description}
+
+
+ALERTS = {
+    "auth-failures-per-client": es_rule(
+        "AUTH failures per client", "More than 10 failed AUTH attempts from one client address in 15 minutes "
+        "(password guessing). Counts opensmtpd.counters.auth_failures at the end of each smtp-in session.",
+        es_filter(term("event.action", "link-disconnect"), term("opensmtpd.subsystem", "smtp-in"),
+                  {"range": {"opensmtpd.counters.auth_failures": {"gt": 0}}}),
+        15, ">", 10, agg=("sum", "opensmtpd.counters.auth_failures"), group=("top", "source.ip", 10)),
+    "smtp-out-deferrals": es_rule(
+        "smtp-out deferrals per destination domain", "More than 20 deferrals (4xx replies that rolled a "
+        "delivery back) to one destination domain in 30 minutes: a remote site greylisting, rate-limiting or "
+        "blocking us. Raise the threshold for a busy relay.",
+        es_filter(term("event.action", "tx-rollback"), term("opensmtpd.subsystem", "smtp-out"),
+                  {"range": {"opensmtpd.response_code": {"gte": 400, "lt": 500}}}),
+        30, ">", 20, group=("top", "opensmtpd.to_domains", 10)),
+    "documents-dropped": es_rule(
+        "filter-jsonlog dropped documents", "filter-jsonlog lost documents while its output was down "
+        "(documents-dropped self-metrics with a non-zero count), per mail host.",
+        es_filter(term("event.action", "documents-dropped"), term("event.kind", "metric"),
+                  {"range": {"opensmtpd.jsonlog.dropped_since_last": {"gt": 0}}}),
+        15, ">", 0, agg=("sum", "opensmtpd.jsonlog.dropped_since_last"), group=("top", "host.name", 50)),
+    "ingestion-stalled": es_rule(
+        "ingestion stalled", "No filter-jsonlog stats document for 10 minutes: filter-jsonlog writes one every "
+        "--stats-interval (60 s by default) even when no mail flows, so none means the filter, syslog, "
+        "Filebeat or the pipeline has stopped. For one rule per mail host, add a term on host.name to the "
+        "query (a rule grouped by host cannot see a host that sent nothing).",
+        es_filter(term("event.action", "stats"), term("event.kind", "metric")), 10, "<", 1),
+}
+
+
+def alert_body(rule: dict) -> dict:
+    """The request body: the rule without the description kept for the docs."""
+    return {k: v for k, v in rule.items() if not k.startswith("_")}
+
+
+def events_for_every_panel() -> str:
+    """The --events value that feeds every panel: the summaries preset and the
+    single events of the panels that need more."""
+    extra = []
+    for d, p in chart_panels():
+        if p["needs_all"]:
+            for a in (p["action"] if isinstance(p["action"], tuple) else (p["action"],)):
+                if a not in SUMMARIES_EVENTS and a not in extra:
+                    extra.append(a)
+    return ",".join(["summaries"] + extra)
+
+
+FILEBEAT_README = REPO / "filebeat" / "README.md"
+EVENTS_BEGIN = "<!-- begin: dashboards/generate.py, do not edit -->"
+EVENTS_END = "<!-- end: dashboards/generate.py -->"
+
+
+def filebeat_readme_block() -> str:
+    needing = [p["title"] for d, p in chart_panels() if p["needs_all"]]
+    return "\n".join([
+        EVENTS_BEGIN,
+        f"* `--events` limits the documents to some events. The {len(DASHBOARDS)} dashboards work",
+        "  under `--events summaries` except " + ", ".join(f"\"{t}\"" for t in needing) + ",",
+        "  which need single events (`dashboards/PANELS.md` says why). For every panel use the",
+        f"  default (`all`) or `--events {events_for_every_panel()}`.",
+        EVENTS_END,
+    ])
+
+
+def filebeat_readme(text: str) -> str:
+    head, sep, rest = text.partition(EVENTS_BEGIN)
+    if not sep:
+        raise ValueError(f"{FILEBEAT_README}: no {EVENTS_BEGIN}")
+    _, sep, tail = rest.partition(EVENTS_END)
+    if not sep:
+        raise ValueError(f"{FILEBEAT_README}: no {EVENTS_END}")
+    return head + filebeat_readme_block() + tail
 
 
 # ---------------------------------------------------------------------------
@@ -1088,6 +1501,9 @@ def outputs() -> dict[Path, str]:
     for o in objs:
         files[BEATS_DIR / o["type"] / f"{o['id']}.json"] = json.dumps(o, indent=2, ensure_ascii=True) + "\n"
     files[PANELS_OUT] = panels_markdown()
+    files[FILEBEAT_README] = filebeat_readme(FILEBEAT_README.read_text(encoding="utf-8"))
+    for name, rule in ALERTS.items():
+        files[ALERTS_DIR / f"{name}.json"] = json.dumps(alert_body(rule), indent=2, ensure_ascii=True) + "\n"
     return files
 
 

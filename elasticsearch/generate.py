@@ -39,7 +39,7 @@ CUSTOM_COMPONENT = f"logs-{DATASET}@custom"
 ECS_VERSION = "9.4.0"
 # Bumped whenever the template or the pipeline changes in a way a loaded copy
 # should be replaced for (GET _index_template shows which one a cluster has).
-VERSION = 2
+VERSION = 3
 # Above the built-in "logs" template (priority 100, pattern logs-*-*).
 PRIORITY = 200
 # The ECS default for keyword fields; longer values are kept in _source but
@@ -66,9 +66,25 @@ def all_fields() -> list[dict]:
     return load_fields(SCHEMA) + load_fields(PIPELINE_FIELDS) + load_fields(SHIPPER_FIELDS)
 
 
-def leaf_mapping(es_type: str) -> dict:
+# Mail addresses are case-insensitive in practice (the domain always, the
+# local part at nearly every site): indexed lower case, as the pipeline's
+# domain fields are, "Bob@Example.org" and "bob@example.org" are one row of
+# the address panels and one value of the address controls.  _source keeps
+# what the client sent.
+LOWERCASE = ("email.from.address", "email.to.address", "opensmtpd.rcpt.address", "opensmtpd.refused_rcpts",
+             "opensmtpd.transaction.mail.address", "opensmtpd.transaction.rcpt.address")
+# A date field keeps milliseconds; the session's start keeps the filter's
+# microseconds in date_nanos (its 2262 upper bound is no concern here).
+MAPPING_TYPE = {"opensmtpd.session.start": "date_nanos"}
+
+
+def leaf_mapping(name: str, es_type: str) -> dict:
+    es_type = MAPPING_TYPE.get(name, es_type)
     if es_type == "keyword":
-        return {"type": "keyword", "ignore_above": IGNORE_ABOVE}
+        out = {"type": "keyword", "ignore_above": IGNORE_ABOVE}
+        if name in LOWERCASE:
+            out["normalizer"] = "lowercase"
+        return out
     return {"type": es_type}
 
 
@@ -86,7 +102,7 @@ def build_properties(fields: list[dict]) -> dict:
         leaf = parts[-1]
         if leaf in node:
             raise ValueError(f"{field['name']} is mapped twice, or is both a leaf and an object")
-        node[leaf] = leaf_mapping(field["type"])
+        node[leaf] = leaf_mapping(field["name"], field["type"])
     return sort_properties(root)
 
 
@@ -199,9 +215,43 @@ DOMAIN_SCRIPT = "\n".join(
 SMTP_IN = "ctx.opensmtpd?.subsystem == 'smtp-in' && ctx.source?.ip != null"
 SMTP_OUT = "ctx.opensmtpd?.subsystem == 'smtp-out' && ctx.destination?.ip != null"
 
-# Standalone Filebeat (filebeat/*.yml) sets data_stream.* with add_fields; a
-# shipper that does not gets them from the data stream's own name
-# (logs-<dataset>-<namespace>), which is what a constant_keyword must hold.
+# What the geography panels show for a remote party GeoLite2 has no entry
+# for: private (RFC 1918, fc00::/7), loopback, link-local, CGNAT
+# (100.64.0.0/10) and unannounced addresses.  Without it those sessions drop
+# out of every country panel, among them the internal senders of
+# "Plaintext sessions by country".
+NO_GEOIP = "(no GeoIP: private or unknown)"
+
+# The deterministic _id: Filebeat delivers at least once, and a line sent
+# again after a restart or a lost registry must meet its first copy (a
+# version conflict on create) instead of becoming a second document.  A
+# session document is unique by host, subsystem, session id and event
+# sequence; a self-metrics document by host, action and timestamp.  Lines
+# that were not JSON (no event.action) keep Elasticsearch's own id.
+DOCUMENT_ID_SCRIPT = "\n".join(
+    [
+        "def host = ctx.host?.name;",
+        "def action = ctx.event?.action;",
+        "if (action instanceof String) {",
+        "  String key = null;",
+        "  def sid = ctx.opensmtpd?.session?.id;",
+        "  def seq = ctx.event?.sequence;",
+        "  if (sid != null && seq != null) {",
+        "    key = 'session|' + host + '|' + ctx.opensmtpd.subsystem + '|' + sid + '|' + seq;",
+        "  } else if (ctx.event?.kind == 'metric') {",
+        "    key = 'metric|' + host + '|' + action + '|' + ctx['@timestamp'];",
+        "  }",
+        "  if (key != null) {",
+        "    ctx._id = key.sha256();",
+        "  }",
+        "}",
+    ]
+)
+
+# data_stream.* always from the data stream the document is written to
+# (logs-<dataset>-<namespace>): the fields are constant_keyword, and a
+# shipper's add_fields naming another stream than its output (a namespace
+# changed in one place only) would get every document rejected.
 DATA_STREAM_SCRIPT = "\n".join(
     [
         "if (ctx._index instanceof String) {",
@@ -212,24 +262,42 @@ DATA_STREAM_SCRIPT = "\n".join(
         "    if (!(ctx.data_stream instanceof Map)) {",
         "      ctx.data_stream = new HashMap();",
         "    }",
-        "    if (ctx.data_stream.type == null) {",
-        "      ctx.data_stream.type = name.substring(0, first);",
-        "    }",
-        "    if (ctx.data_stream.dataset == null) {",
-        "      ctx.data_stream.dataset = name.substring(first + 1, last);",
-        "    }",
-        "    if (ctx.data_stream.namespace == null) {",
-        "      ctx.data_stream.namespace = name.substring(last + 1);",
-        "    }",
+        "    ctx.data_stream.type = name.substring(0, first);",
+        "    ctx.data_stream.dataset = name.substring(first + 1, last);",
+        "    ctx.data_stream.namespace = name.substring(last + 1);",
         "  }",
         "}",
     ]
 )
 
 
+def no_geoip(side: str, cond: str) -> list[dict]:
+    """The label in the country and AS organisation fields when GeoLite2 had nothing."""
+    return [
+        {
+            "set": {
+                "tag": f"{side}-no-geoip",
+                "if": f"{cond} && ctx.{side}?.geo?.country_name == null",
+                "field": f"{side}.geo.country_name",
+                "value": NO_GEOIP,
+            }
+        },
+        {
+            "set": {
+                "tag": f"{side}-no-asn",
+                "if": f"{cond} && ctx.{side}?.as?.organization?.name == null",
+                "field": f"{side}.as.organization.name",
+                "value": NO_GEOIP,
+            }
+        },
+    ]
+
+
 def build_pipeline() -> dict:
-    def append(field: str, source: str) -> dict:
-        cond = "ctx." + source.replace(".", "?.") + " != null"
+    def append(field: str, source: str, subsystem: str) -> dict:
+        # Only the remote party: our own address and HELO name would be on
+        # every document and match every search.
+        cond = f"ctx.opensmtpd?.subsystem == '{subsystem}' && ctx." + source.replace(".", "?.") + " != null"
         return {
             "append": {
                 "tag": f"{field}-from-{source}",
@@ -321,11 +389,25 @@ def build_pipeline() -> dict:
                     "ignore_missing": True,
                 }
             },
-            append("related.ip", "source.ip"),
-            append("related.ip", "destination.ip"),
-            append("related.user", "user.name"),
-            append("related.hosts", "source.domain"),
-            append("related.hosts", "opensmtpd.helo.name"),
+            *no_geoip("source", SMTP_IN),
+            *no_geoip("destination", SMTP_OUT),
+            append("related.ip", "source.ip", "smtp-in"),
+            append("related.hosts", "source.domain", "smtp-in"),
+            append("related.hosts", "opensmtpd.helo.name", "smtp-in"),
+            append("related.user", "user.name", "smtp-in"),
+            append("related.ip", "destination.ip", "smtp-out"),
+            append("related.hosts", "destination.domain", "smtp-out"),
+            append("related.hosts", "opensmtpd.greeting", "smtp-out"),
+            {
+                "convert": {
+                    "tag": "reply-code",
+                    "description": "opensmtpd.response_code as a keyword, for panels that must show replies without a code",
+                    "field": "opensmtpd.response_code",
+                    "target_field": "opensmtpd.reply_code",
+                    "type": "string",
+                    "ignore_missing": True,
+                }
+            },
             {
                 "script": {
                     "tag": "mail-domains",
@@ -338,8 +420,16 @@ def build_pipeline() -> dict:
                 "script": {
                     "tag": "data-stream",
                     "lang": "painless",
-                    "description": "data_stream.* from the data stream's name when the shipper did not set them",
+                    "description": "data_stream.* from the name of the data stream the document is written to",
                     "source": DATA_STREAM_SCRIPT,
+                }
+            },
+            {
+                "script": {
+                    "tag": "document-id",
+                    "lang": "painless",
+                    "description": "_id from host, subsystem, session id and event sequence (metric documents: host, action, timestamp), so that a line delivered twice is one document",
+                    "source": DOCUMENT_ID_SCRIPT,
                 }
             },
             {"pipeline": {"tag": "logs-custom", "name": "logs@custom", "ignore_missing_pipeline": True}},

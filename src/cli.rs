@@ -7,7 +7,7 @@ use crate::privacy::{AddressPolicy, Privacy, UserPolicy};
 use crate::select::{Cidr, Events, Selection};
 use crate::session::Limits;
 use crate::sink::{DeliveryOptions, Target, WhenFull};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,14 +58,24 @@ pub struct Args {
 
     /// Mail addresses: keep, hash-local (keyed hash of the local part, domain
     /// kept), hash (keyed hash of the whole address), redact-local.
-    #[arg(long, global = true, value_name = "POLICY", default_value = "keep",
-          value_parser = ["keep", "hash-local", "hash", "redact-local"])]
-    pub address_privacy: String,
+    #[arg(
+        long,
+        global = true,
+        value_name = "POLICY",
+        value_enum,
+        default_value_t
+    )]
+    pub address_privacy: AddressPrivacy,
 
     /// AUTH user names: keep, hash (keyed hash), redact.
-    #[arg(long, global = true, value_name = "POLICY", default_value = "keep",
-          value_parser = ["keep", "hash", "redact"])]
-    pub user_privacy: String,
+    #[arg(
+        long,
+        global = true,
+        value_name = "POLICY",
+        value_enum,
+        default_value_t
+    )]
+    pub user_privacy: UserPrivacy,
 
     /// The secret for keyed hashes (HMAC-SHA-256), at least 16 bytes.
     #[arg(long, global = true, value_name = "PATH")]
@@ -115,15 +125,89 @@ pub struct ReportArgs {
     /// Count documents before this time (same forms as --since).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Rows per table.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub top: usize,
+    /// Rows per table (1 to 10000: each table keeps 20 times as many keys,
+    /// and memory is bounded by them).
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_TOP as i64))]
+    pub top: u16,
     /// text (for a cron mail), json or html (one self-contained page).
-    #[arg(long, value_name = "FORMAT", default_value = "text",
-          value_parser = ["text", "json", "html"])]
-    pub format: String,
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t)]
+    pub format: ReportFormat,
     /// Files of documents (plain or gzip); `-` or none means stdin.
     pub files: Vec<PathBuf>,
+}
+
+/// The largest `--top`: 20 times as many keys per table are kept, and
+/// memory is bounded by them (about 200,000 keys per table at most).
+pub const MAX_TOP: u16 = 10_000;
+
+/// `--address-privacy`: clap takes only these, and every one maps to a
+/// policy (no catch-all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum AddressPrivacy {
+    /// Addresses as sent.
+    #[default]
+    Keep,
+    /// Keyed hash of the local part, domain kept.
+    HashLocal,
+    /// Keyed hash of the whole address.
+    Hash,
+    /// `redacted` for the local part, domain kept.
+    RedactLocal,
+}
+
+impl AddressPrivacy {
+    /// The policy it names.
+    pub fn policy(self) -> AddressPolicy {
+        match self {
+            AddressPrivacy::Keep => AddressPolicy::Keep,
+            AddressPrivacy::HashLocal => AddressPolicy::HashLocal,
+            AddressPrivacy::Hash => AddressPolicy::Hash,
+            AddressPrivacy::RedactLocal => AddressPolicy::RedactLocal,
+        }
+    }
+}
+
+/// `--user-privacy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum UserPrivacy {
+    /// User names as sent.
+    #[default]
+    Keep,
+    /// Keyed hash.
+    Hash,
+    /// `redacted`.
+    Redact,
+}
+
+impl UserPrivacy {
+    /// The policy it names.
+    pub fn policy(self) -> UserPolicy {
+        match self {
+            UserPrivacy::Keep => UserPolicy::Keep,
+            UserPrivacy::Hash => UserPolicy::Hash,
+            UserPrivacy::Redact => UserPolicy::Redact,
+        }
+    }
+}
+
+/// `report --format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Plain text for a cron mail.
+    #[default]
+    Text,
+    /// One JSON object.
+    Json,
+    /// One self-contained HTML page.
+    Html,
+}
+
+/// The name a value has on the command line (`hash-local`).
+pub fn flag_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 impl ReportArgs {
@@ -133,11 +217,11 @@ impl ReportArgs {
         Ok(crate::report::Options {
             since: time(&self.since)?,
             until: time(&self.until)?,
-            top: self.top,
-            format: match self.format.as_str() {
-                "json" => crate::report::Format::Json,
-                "html" => crate::report::Format::Html,
-                _ => crate::report::Format::Text,
+            top: usize::from(self.top),
+            format: match self.format {
+                ReportFormat::Text => crate::report::Format::Text,
+                ReportFormat::Json => crate::report::Format::Json,
+                ReportFormat::Html => crate::report::Format::Html,
             },
             inputs: if self.files.is_empty() {
                 vec![None]
@@ -199,17 +283,8 @@ impl Args {
             None => None,
         };
         let privacy = Privacy::new(
-            match self.address_privacy.as_str() {
-                "hash-local" => AddressPolicy::HashLocal,
-                "hash" => AddressPolicy::Hash,
-                "redact-local" => AddressPolicy::RedactLocal,
-                _ => AddressPolicy::Keep,
-            },
-            match self.user_privacy.as_str() {
-                "hash" => UserPolicy::Hash,
-                "redact" => UserPolicy::Redact,
-                _ => UserPolicy::Keep,
-            },
+            self.address_privacy.policy(),
+            self.user_privacy.policy(),
             self.drop_commands,
             key,
         )

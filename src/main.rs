@@ -22,7 +22,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => return bad_command_line(e),
+    };
+    if matches!(args.command, Some(Command::Report(_) | Command::Check)) {
+        // Only the filter and replay finish their work on SIGTERM/SIGINT;
+        // `report` and `check` have nothing to finish and stop at once.
+        end_on_stop(&signals);
+    }
     if let Some(filter_jsonlog::cli::Command::Report(report)) = &args.command {
         return report_main(report);
     }
@@ -38,6 +46,8 @@ fn main() -> ExitCode {
         filter_jsonlog::run::start(&config, &signals).map_err(|e| e.to_string())
     });
     match result {
+        // `replay … | head`: the reader wants no more; nothing to say.
+        Ok(summary) if summary.output_closed => ExitCode::SUCCESS,
         Ok(summary) => {
             say(&summary.line());
             if summary.output_failed {
@@ -53,6 +63,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command line clap refuses, in one line: under smtpd, stderr is the
+/// mail log, and clap's own message (error, tip, usage, hint) is seven.
+/// `--help` and `--version` print as clap prints them.
+fn bad_command_line(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
+    let text = e.to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+        .collect();
+    say(&format!("{} (see --help)", parts.join("; ")));
+    ExitCode::from(2)
+}
+
+/// Ends the process by the default action of SIGTERM or SIGINT once one
+/// comes (the handlers installed first would only raise a flag), so that
+/// a shell sees `report` and `check` die by the signal.
+fn end_on_stop(signals: &Signals) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut incoming) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let stop = signals.stop_flag();
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            // One that came before this thread listened.
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = signal_hook::low_level::emulate_default_handler(SIGTERM);
+            }
+            if let Some(signal) = incoming.forever().next() {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+        });
+}
+
 /// `report`: the figures to stdout; exit 1 when an input could not be read
 /// (the report is still written), 2 on bad flags.
 fn report_main(args: &filter_jsonlog::cli::ReportArgs) -> ExitCode {
@@ -66,11 +122,19 @@ fn report_main(args: &filter_jsonlog::cli::ReportArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match filter_jsonlog::report::run(&options, &mut out) {
-        Ok(outcome) if outcome.unreadable_inputs == 0 => ExitCode::SUCCESS,
+        Ok(outcome) if outcome.unreadable_inputs == 0 => {
+            for w in &outcome.warnings {
+                say(&format!("report: warning: {w}"));
+            }
+            ExitCode::SUCCESS
+        }
         Ok(_) => {
             say("report: some inputs could not be read (see the report's input section)");
             ExitCode::from(1)
         }
+        // `report | head`: the reader wants no more. Unix tools end
+        // quietly then, and so does the replay into a closed stdout.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             say(&format!("report: {e}"));
             ExitCode::from(1)

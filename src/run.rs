@@ -281,6 +281,8 @@ pub struct Summary {
     pub reopened: u64,
     /// A replay stopped because its output failed for longer than the grace.
     pub output_failed: bool,
+    /// A replay stopped because the reader closed its output.
+    pub output_closed: bool,
 }
 
 impl Summary {
@@ -312,6 +314,7 @@ impl Summary {
 fn summarize<O: Outlet>(pipeline: Pipeline<O>) -> Summary {
     let output_failed = pipeline.outlet.failed();
     let (counters, outlet) = pipeline.finish();
+    let output_closed = outlet.output_closed();
     let stats = outlet.stats();
     Summary {
         counters,
@@ -321,7 +324,8 @@ fn summarize<O: Outlet>(pipeline: Pipeline<O>) -> Summary {
             .map(|r| (r.as_str(), stats.dropped(*r)))
             .collect(),
         reopened: stats.reopened.load(std::sync::atomic::Ordering::Relaxed),
-        output_failed,
+        output_failed: output_failed && !output_closed,
+        output_closed,
     }
 }
 
@@ -411,9 +415,10 @@ pub fn replay<O: Outlet>(
     let mut summary = summarize(pipeline);
     // What a replay could not deliver (not what the output refused) means
     // the output failed: say so in the exit status.
-    summary.output_failed |= summary
-        .dropped
-        .iter()
-        .any(|(reason, n)| *n > 0 && *reason != DropReason::SinkRejected.as_str());
+    summary.output_failed |= !summary.output_closed
+        && summary
+            .dropped
+            .iter()
+            .any(|(reason, n)| *n > 0 && *reason != DropReason::SinkRejected.as_str());
     summary
 }

@@ -17,7 +17,7 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('?'),
+            c if tables::is_hidden_control(c) => out.push('?'),
             c => out.push(c),
         }
     }
@@ -80,13 +80,21 @@ impl Tables for Page {
     }
 }
 
-/// Hour buckets, or days when there are more than a week of hours.
-fn buckets(s: &Summary) -> (Vec<String>, Vec<[u64; 3]>) {
+/// Hour buckets, or days when there are more than a week of hours (true);
+/// a gap row is a bar of nothing labelled `...`.
+fn buckets(s: &Summary) -> (bool, Vec<String>, Vec<[u64; 3]>, Vec<String>) {
     let (per_day, buckets) = tables::periods(s, 7 * time::DAY);
-    buckets
+    let gaps = buckets
+        .iter()
+        .filter(|b| b.gap > 0)
+        .map(|b| tables::gap_label(b, per_day))
+        .collect();
+    let (labels, values) = buckets
         .iter()
         .map(|b| {
-            let label = if per_day {
+            let label = if b.gap > 0 {
+                "...".to_string()
+            } else if per_day {
                 time::format_day(b.start)
             } else {
                 time::format_hour(b.start)
@@ -103,7 +111,8 @@ fn buckets(s: &Summary) -> (Vec<String>, Vec<[u64; 3]>) {
                 ],
             )
         })
-        .unzip()
+        .unzip();
+    (per_day, labels, values, gaps)
 }
 
 /// Renders the page.
@@ -156,7 +165,14 @@ pub fn render(s: &Summary) -> String {
     }
     p.0.push_str("</div>");
 
-    let (labels, values) = buckets(s);
+    let (per_day, labels, values, gaps) = buckets(s);
+    let period = if per_day { "day" } else { "hour" };
+    // The axis shows only periods with documents: what each gap stands for.
+    let gaps = if gaps.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=note>{}</p>", esc(&gaps.join("; ")))
+    };
     let col = |k: usize| {
         values
             .iter()
@@ -165,10 +181,10 @@ pub fn render(s: &Summary) -> String {
     };
     let _ = write!(
         p.0,
-        "<section><h2>Traffic per hour (UTC)</h2>{}</section>",
+        "<section><h2>Traffic per {period} (UTC)</h2>{}{gaps}</section>",
         bars(
             "chart-traffic",
-            "Messages accepted and relayed per hour",
+            &format!("Messages accepted and relayed per {period}"),
             &labels,
             &[
                 ("accepted (smtp-in)", "#1565c0", col(0)),
@@ -193,10 +209,10 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = write!(
         p.0,
-        "<section><h2>Refused recipients over time (UTC)</h2>{}</section>",
+        "<section><h2>Refused recipients per {period} (UTC)</h2>{}</section>",
         bars(
             "chart-refusals",
-            "Refused recipients per hour",
+            &format!("Refused recipients per {period}"),
             &labels,
             &[("refused (smtp-in)", "#e65100", col(2))]
         )

@@ -5,10 +5,11 @@
 
 use super::doc::Doc;
 use super::state::Report;
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use serde::de::IgnoredAny;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Longest line read; longer ones are counted and skipped (memory bound).
@@ -17,33 +18,102 @@ pub const MAX_LINE: usize = 1 << 20;
 const MAX_HEADER: usize = 1024;
 const BUFFER: usize = 1 << 20;
 
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The members of a gzip file, one after the other, as one stream. What
+/// follows the last member without gzip's magic (padding of a tape, a
+/// half-written append) ends it: how many bytes that is is kept.
+struct Members<R: BufRead> {
+    current: Option<GzDecoder<R>>,
+    trailing: Option<u64>,
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(gz) = self.current.as_mut() else {
+                return Ok(0);
+            };
+            let n = gz.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The end of a member: another one, or the end.
+            let Some(gz) = self.current.take() else {
+                return Ok(0);
+            };
+            let mut rest = gz.into_inner();
+            let next = rest.fill_buf()?;
+            if next.is_empty() {
+                return Ok(0);
+            }
+            if next.starts_with(&GZIP_MAGIC) {
+                self.current = Some(GzDecoder::new(rest));
+                continue;
+            }
+            let mut count = 0u64;
+            loop {
+                let len = rest.fill_buf()?.len();
+                if len == 0 {
+                    break;
+                }
+                count += len as u64;
+                rest.consume(len);
+            }
+            self.trailing = Some(count);
+            return Ok(0);
+        }
+    }
+}
+
 /// The marker of every filter-jsonlog document.
 const DATASET: &[u8] = b"\"opensmtpd.jsonlog\"";
 
 impl Report {
     /// Reads one input (`None`: stdin). A read error ends this input only;
-    /// it is counted with its reason.
+    /// it is counted with its reason. A file given twice (the same file
+    /// by any name) is read once: its documents would all be duplicates,
+    /// and only the last 262,144 are remembered to find those.
     pub fn read(&mut self, path: Option<&Path>) {
         self.input.files += 1;
         let name = path.map_or_else(|| "-".to_string(), |p| p.display().to_string());
         let result = match path {
             None => self.read_from(io::stdin().lock()),
-            Some(p) => File::open(p).and_then(|f| self.read_from(f)),
+            Some(p) => File::open(p).and_then(|f| {
+                if let Ok(meta) = f.metadata() {
+                    if meta.is_file() && !self.files_read.insert((meta.dev(), meta.ino())) {
+                        self.input.files_repeated += 1;
+                        return Ok(None);
+                    }
+                }
+                self.read_from(f)
+            }),
         };
-        if let Err(e) = result {
-            self.input.errors.push(format!("{name}: {e}"));
+        match result {
+            Ok(Some(warning)) => self.input.warnings.push(format!("{name}: {warning}")),
+            Ok(None) => {}
+            Err(e) => self.input.errors.push(format!("{name}: {e}")),
         }
     }
 
-    /// Reads all lines of `raw`, gunzipping it when it starts with gzip's magic.
-    pub fn read_from(&mut self, raw: impl Read) -> io::Result<()> {
+    /// Reads all lines of `raw`, gunzipping it when it starts with gzip's
+    /// magic. Returns what was odd but harmless (bytes after the last gzip
+    /// member, which gzip(1) too only warns about).
+    pub fn read_from(&mut self, raw: impl Read) -> io::Result<Option<String>> {
         let mut plain = BufReader::with_capacity(BUFFER, raw);
-        if plain.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+        if plain.fill_buf()?.starts_with(&GZIP_MAGIC) {
             // Rotated logs may hold several gzip members back to back.
-            let gz = BufReader::with_capacity(BUFFER, MultiGzDecoder::new(plain));
-            self.lines(gz)
+            let mut members = Members {
+                current: Some(GzDecoder::new(plain)),
+                trailing: None,
+            };
+            self.lines(BufReader::with_capacity(BUFFER, &mut members))?;
+            Ok(members.trailing.map(|n| {
+                format!("{n} bytes after the last gzip member that are not gzip data, ignored")
+            }))
         } else {
-            self.lines(plain)
+            self.lines(plain)?;
+            Ok(None)
         }
     }
 

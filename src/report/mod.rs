@@ -78,10 +78,12 @@ pub fn parse_time(text: &str) -> Result<i64, BadTime> {
 }
 
 /// What a run found.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// Inputs that could not be read, wholly or in part.
     pub unreadable_inputs: usize,
+    /// Inputs read whole with something odd but harmless, with what.
+    pub warnings: Vec<String>,
 }
 
 /// Reads the inputs and writes the report to `out`.
@@ -103,6 +105,7 @@ pub fn run(options: &Options, out: &mut impl Write) -> io::Result<Outcome> {
     out.flush()?;
     Ok(Outcome {
         unreadable_inputs: report.input.errors.len(),
+        warnings: report.input.warnings.clone(),
     })
 }
 
@@ -111,8 +114,10 @@ pub fn run(options: &Options, out: &mut impl Write) -> io::Result<Outcome> {
 pub fn json_of(bytes: &[u8], top: usize) -> serde_json::Value {
     let mut report = state::Report::new(None, None, top.max(1));
     report.input.files += 1;
-    if let Err(e) = report.read_from(bytes) {
-        report.input.errors.push(e.to_string());
+    match report.read_from(bytes) {
+        Ok(Some(warning)) => report.input.warnings.push(warning),
+        Ok(None) => {}
+        Err(e) => report.input.errors.push(e.to_string()),
     }
     report.finish();
     serde_json::to_value(summary::Summary::of(&report)).unwrap_or_default()

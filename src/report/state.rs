@@ -23,6 +23,11 @@ pub struct Input {
     pub files: u64,
     /// Inputs that could not be read (all or part), with the reason.
     pub errors: Vec<String>,
+    /// Inputs read whole with something odd but harmless (bytes after
+    /// the last gzip member).
+    pub warnings: Vec<String>,
+    /// Files given again (the same file by any name), read once.
+    pub files_repeated: u64,
     /// Non-empty lines read.
     pub lines: u64,
     /// Lines that were filter-jsonlog documents.
@@ -35,6 +40,9 @@ pub struct Input {
     pub outside_window: u64,
     /// Documents seen before (same session and sequence).
     pub duplicates: u64,
+    /// How many recent documents duplicates are looked for among
+    /// (`MAX_SEEN`): an older copy counts again.
+    pub duplicates_window: u64,
     /// Lines that were not documents, by why.
     #[serde(flatten)]
     pub not_documents: NotDocuments,
@@ -368,6 +376,8 @@ pub struct Report {
     pub last: Option<i64>,
     pub(super) seen: Seen,
     pub(super) open: OpenSessions,
+    /// The files read, by device and inode.
+    pub(super) files_read: HashSet<(u64, u64)>,
 }
 
 impl Report {
@@ -377,7 +387,10 @@ impl Report {
             since,
             until,
             top,
-            input: Input::default(),
+            input: Input {
+                duplicates_window: MAX_SEEN as u64,
+                ..Input::default()
+            },
             filter: FilterHealth::default(),
             detail: Detail::default(),
             totals: Totals::default(),
@@ -390,6 +403,7 @@ impl Report {
             last: None,
             seen: Seen::default(),
             open: OpenSessions::default(),
+            files_read: HashSet::new(),
         }
     }
 

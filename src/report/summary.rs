@@ -273,7 +273,8 @@ pub struct Summary {
     pub hours: Vec<HourRow>,
 }
 
-/// Traffic summed over one bucket (an hour or a day).
+/// Traffic summed over one bucket (an hour or a day), or a run of empty
+/// ones shown as one row (a gap).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bucket {
     pub start: i64,
@@ -282,33 +283,37 @@ pub struct Bucket {
     pub messages_accepted: u64,
     pub messages_relayed: u64,
     pub recipients_refused: u64,
+    /// Periods without documents this row stands for; 0 for a period.
+    pub gap: i64,
 }
 
 impl Summary {
-    /// Contiguous buckets of `unit` from the first hour to the last, empty
-    /// ones included (a time axis without gaps).
+    /// The buckets of `unit` that hold documents, in order: the time axis
+    /// is bounded by the data, not by the span between the first and the
+    /// last document (one stray 1970 stamp would make it 20,000 days).
     pub fn buckets(&self, unit: i64) -> Vec<Bucket> {
         let unit = unit.max(1);
-        let (Some(first), Some(last)) = (self.hours.first(), self.hours.last()) else {
-            return Vec::new();
-        };
-        let from = first.start.div_euclid(unit);
-        let count = usize::try_from(last.start.div_euclid(unit) - from + 1).unwrap_or(0);
-        let mut out: Vec<Bucket> = (0..count)
-            .map(|i| Bucket {
-                start: (from + i as i64) * unit,
-                ..Bucket::default()
-            })
-            .collect();
+        let mut out: Vec<Bucket> = Vec::new();
+        // `hours` is in time order: each hour adds to the last bucket or
+        // starts the next.
         for h in &self.hours {
-            let at = usize::try_from(h.start.div_euclid(unit) - from).unwrap_or(usize::MAX);
-            if let Some(b) = out.get_mut(at) {
-                b.sessions_in += h.sessions_in;
-                b.sessions_out += h.sessions_out;
-                b.messages_accepted += h.messages_accepted;
-                b.messages_relayed += h.messages_relayed;
-                b.recipients_refused += h.recipients_refused;
-            }
+            let start = h.start.div_euclid(unit) * unit;
+            let b = match out.last_mut() {
+                Some(b) if b.start == start => b,
+                _ => {
+                    out.push(Bucket {
+                        start,
+                        ..Bucket::default()
+                    });
+                    let Some(b) = out.last_mut() else { continue };
+                    b
+                }
+            };
+            b.sessions_in += h.sessions_in;
+            b.sessions_out += h.sessions_out;
+            b.messages_accepted += h.messages_accepted;
+            b.messages_relayed += h.messages_relayed;
+            b.recipients_refused += h.recipients_refused;
         }
         out
     }

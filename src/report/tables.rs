@@ -42,18 +42,78 @@ pub trait Tables {
     }
 }
 
-/// Traffic per hour, or per day (true) when the hours span more than
+/// Empty periods shown as rows of zeros between two with documents; a
+/// longer run is one gap row: a day of hours, a week of days.
+const FILL_HOURS: i64 = 24;
+const FILL_DAYS: i64 = 7;
+
+/// Traffic per hour, or per day (true) when the documents span more than
 /// `hours_at_most`: each form has its own idea of what stays readable.
+/// Only periods with documents are shown, and the short runs of empty
+/// ones between them; a longer run is one gap row, so that the rows are
+/// bounded by the data, whatever the span.
 pub fn periods(s: &Summary, hours_at_most: i64) -> (bool, Vec<Bucket>) {
     let span = match (s.hours.first(), s.hours.last()) {
         (Some(a), Some(b)) => b.start - a.start,
         _ => 0,
     };
     let per_day = span > hours_at_most;
-    (
-        per_day,
-        s.buckets(if per_day { time::DAY } else { time::HOUR }),
-    )
+    let (unit, fill) = if per_day {
+        (time::DAY, FILL_DAYS)
+    } else {
+        (time::HOUR, FILL_HOURS)
+    };
+    (per_day, axis(s.buckets(unit), unit, fill))
+}
+
+/// `data` (buckets of `unit` with documents, in order) with the runs of
+/// at most `fill` empty buckets between them as zeros, longer ones as one
+/// gap row.
+fn axis(data: Vec<Bucket>, unit: i64, fill: i64) -> Vec<Bucket> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut next: Option<i64> = None;
+    for b in data {
+        if let Some(from) = next {
+            let empty = (b.start - from) / unit;
+            if empty > fill {
+                out.push(Bucket {
+                    start: from,
+                    gap: empty,
+                    ..Bucket::default()
+                });
+            } else {
+                out.extend((0..empty).map(|i| Bucket {
+                    start: from + i * unit,
+                    ..Bucket::default()
+                }));
+            }
+        }
+        next = Some(b.start + unit);
+        out.push(b);
+    }
+    out
+}
+
+/// The row name of a gap: `... 20957 days without documents ...`.
+pub fn gap_label(b: &Bucket, per_day: bool) -> String {
+    let unit = match (per_day, b.gap) {
+        (true, 1) => "day",
+        (true, _) => "days",
+        (false, 1) => "hour",
+        (false, _) => "hours",
+    };
+    format!("... {} {unit} without documents", b.gap)
+}
+
+/// A character a document's field must not bring into the text mail or
+/// the page as it is: control characters, and the Unicode bidirectional
+/// controls (U+202E would show `moc.elpmaxe` for a name that is not).
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// `72.7%`, or `-` for 0 of 0.
@@ -281,8 +341,16 @@ pub fn input(s: &Summary) -> Vec<Figure> {
         value,
         note: note.to_string(),
     };
-    let mut figures = vec![
-        figure("files read", None, i.files, ""),
+    let mut figures = vec![figure("files read", None, i.files, "")];
+    if i.files_repeated > 0 {
+        figures.push(figure(
+            "  given twice",
+            None,
+            i.files_repeated,
+            "(the same file, by any name: read once)",
+        ));
+    }
+    figures.extend([
         figure("lines read", Some("lines read"), i.lines, ""),
         figure(
             "filter-jsonlog documents",
@@ -298,7 +366,15 @@ pub fn input(s: &Summary) -> Vec<Figure> {
             "(facts carried by later documents)",
         ),
         figure("  outside --since/--until", None, i.outside_window, ""),
-        figure("  duplicates", None, i.duplicates, ""),
+        figure(
+            "  duplicates",
+            None,
+            i.duplicates,
+            &format!(
+                "(looked for among the last {} documents)",
+                i.duplicates_window
+            ),
+        ),
         figure(
             "lines not documents",
             Some("lines not documents"),
@@ -322,7 +398,7 @@ pub fn input(s: &Summary) -> Vec<Figure> {
         ),
         figure("unknown protocol versions", None, i.unknown_versions, ""),
         figure("shortened by the filter", None, i.truncated_by_filter, ""),
-    ];
+    ]);
     if i.shortened_recipient_lists > 0 {
         figures.push(figure(
             "shortened recipient lists",

@@ -11,7 +11,7 @@ const KEY_WIDTH: usize = 48;
 fn short(key: &str) -> String {
     let clean: String = key
         .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if tables::is_hidden_control(c) { '?' } else { c })
         .collect();
     if clean.chars().count() <= KEY_WIDTH {
         clean
@@ -61,6 +61,8 @@ impl Tables for Out {
                 let _ = write!(self.0, " {v:>10}");
             }
             self.0.push('\n');
+            // A row without values (a gap on the time axis) is its key.
+            self.trim_line();
         }
     }
 
@@ -243,6 +245,9 @@ fn traffic(o: &mut Out, s: &Summary) {
     let rows = buckets
         .iter()
         .map(|b| {
+            if b.gap > 0 {
+                return (tables::gap_label(b, per_day), Vec::new());
+            }
             let key = if per_day {
                 time::format_day(b.start)
             } else {
@@ -276,5 +281,8 @@ fn input(o: &mut Out, s: &Summary) {
     }
     for e in &s.input.read.errors {
         let _ = writeln!(o.0, "  unreadable: {e}");
+    }
+    for w in &s.input.read.warnings {
+        let _ = writeln!(o.0, "  warning: {w}");
     }
 }

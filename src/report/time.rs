@@ -30,6 +30,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn digits(bytes: &[u8]) -> Option<i64> {
     if bytes.is_empty() || bytes.len() > 9 {
         return None;
@@ -52,7 +61,9 @@ pub fn parse(text: &str) -> Option<i64> {
         digits(date.get(5..7)?)?,
         digits(date.get(8..10)?)?,
     );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    // A day the month does not have (2026-02-31) is refused, not carried
+    // into the next month.
+    if !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
         return None;
     }
     let mut t = days_from_civil(y, m, d) * DAY;
@@ -109,12 +120,14 @@ pub fn parse_arg(text: &str, now: i64) -> Option<i64> {
         _ => {}
     }
     if let Some(rel) = text.trim().strip_prefix('-') {
-        let (n, unit) = rel.split_at(rel.len().checked_sub(1)?);
-        let n = digits(n.as_bytes())?;
+        // The unit is the last character, whatever its width (`-é`).
+        let mut chars = rel.chars();
+        let unit = chars.next_back()?;
+        let n = digits(chars.as_str().as_bytes())?;
         let unit = match unit {
-            "m" => 60_000_000,
-            "h" => HOUR,
-            "d" => DAY,
+            'm' => 60_000_000,
+            'h' => HOUR,
+            'd' => DAY,
             _ => return None,
         };
         return n.checked_mul(unit).and_then(|d| now.checked_sub(d));
@@ -176,6 +189,9 @@ mod tests {
             "2026/11/25",
             "2026-11-25Tx",
             "2026-11-25T15:00:35.abc",
+            "2026-02-31",
+            "2026-02-29",
+            "2026-04-31",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
@@ -191,5 +207,11 @@ mod tests {
         assert_eq!(parse_arg("-x", now), None);
         assert_eq!(parse_arg("now", now), Some(now));
         assert_eq!(parse_arg("-999999999d", now), None);
+        assert_eq!(parse_arg("-é", now), None);
+        assert_eq!(parse_arg("-1é", now), None);
+        assert_eq!(
+            parse("2024-02-29"),
+            Some(parse("2024-03-01").unwrap() - DAY)
+        );
     }
 }

@@ -71,6 +71,9 @@ pub enum SinkErrorKind {
     /// in time: it must never be sent again (the target would see it
     /// twice), so it counts as dropped.
     Torn,
+    /// The reader closed the target for good (`replay … | head`): it
+    /// wants no more, and delivery stops.
+    Closed,
 }
 
 /// A failed delivery.
@@ -108,6 +111,7 @@ impl fmt::Display for SinkError {
             SinkErrorKind::Unavailable => write!(f, "sink unavailable: {}", self.source),
             SinkErrorKind::Rejected => write!(f, "document rejected by sink: {}", self.source),
             SinkErrorKind::Torn => write!(f, "document cut off by the sink: {}", self.source),
+            SinkErrorKind::Closed => write!(f, "the reader closed the output: {}", self.source),
         }
     }
 }

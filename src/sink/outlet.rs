@@ -36,6 +36,11 @@ pub trait Outlet {
     fn failed(&self) -> bool {
         false
     }
+    /// True once the reader closed the output for good (`replay … | head`):
+    /// the replay ends quietly and successfully.
+    fn output_closed(&self) -> bool {
+        false
+    }
 }
 
 /// Collects documents in memory, for tests and the fuzzer.

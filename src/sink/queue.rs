@@ -127,6 +127,8 @@ pub(super) struct Queue {
     /// The reading side stopped waiting for the writer and counted what
     /// was not finished as dropped: the writer counts nothing more.
     pub abandoned: bool,
+    /// The reader closed the output for good: the writer has stopped.
+    pub reader_gone: bool,
     /// Documents put into the queue, or made by the writer itself.
     pub accepted: u64,
     /// Documents the writer delivered or dropped.
@@ -174,6 +176,12 @@ impl Shared {
                 .delivered_bytes
                 .fetch_add(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// Documents taken and not yet delivered or dropped.
+    pub fn held(&self) -> u64 {
+        let queue = self.lock();
+        queue.accepted.saturating_sub(queue.finished)
     }
 
     /// Counts `n` documents dropped by the writer.
@@ -286,6 +294,15 @@ impl Delivery {
             if !full {
                 break;
             }
+            if self.writer_gone() {
+                // No room will come: the writer died or stopped.
+                drop(queue);
+                self.shared
+                    .stats
+                    .drop_documents(DropReason::Shutdown, self.batch.len());
+                self.batch.clear();
+                return;
+            }
             let give_up = self.options.when_full == WhenFull::DropNewest
                 || (!self.shared.healthy.load(Ordering::Relaxed)
                     && waited.elapsed() >= self.options.shutdown_grace);
@@ -355,6 +372,24 @@ impl Delivery {
         if wake {
             self.shared.wake.notify_one();
         }
+    }
+
+    /// True once the writer thread is no more (it stopped, or it died).
+    fn writer_gone(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Counts what was taken and never delivered nor dropped (a writer
+    /// that died, or stopped for a reader that left) as `shutdown` drops,
+    /// once: nothing vanishes uncounted.
+    fn count_unfinished(&self) {
+        let mut queue = self.shared.lock();
+        if queue.abandoned {
+            return;
+        }
+        queue.abandoned = true;
+        let left = queue.accepted.saturating_sub(queue.finished);
+        self.shared.stats.drop_documents(DropReason::Shutdown, left);
     }
 
     /// Marks the end of input once; the grace counts from the first call.
@@ -465,6 +500,7 @@ impl Outlet for Delivery {
         loop {
             if thread.is_finished() {
                 let _ = thread.join();
+                self.count_unfinished();
                 return;
             }
             let late = self
@@ -476,14 +512,16 @@ impl Outlet for Delivery {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let mut queue = self.shared.lock();
-        queue.abandoned = true;
-        let left = queue.accepted.saturating_sub(queue.finished);
-        self.shared.stats.drop_documents(DropReason::Shutdown, left);
+        self.count_unfinished();
     }
 
     fn failed(&self) -> bool {
-        self.failed
+        // A replay stops reading once its reader left as well.
+        self.failed || self.output_closed()
+    }
+
+    fn output_closed(&self) -> bool {
+        self.shared.lock().reader_gone
     }
 }
 

@@ -27,14 +27,17 @@ impl Default for StdoutSink {
 }
 
 fn err(e: io::Error) -> SinkError {
-    // A closed pipe (`replay … | head`): the reader wants no more. End
-    // quietly and successfully, as Unix tools do, instead of rendering and
-    // "dropping" every remaining document. Only replay writes to stdout.
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
-    }
+    // A closed pipe (`replay … | head`): the reader wants no more. The
+    // replay stops reading and ends quietly and successfully, as Unix
+    // tools do, instead of rendering and "dropping" every remaining
+    // document. Only replay writes to stdout.
+    let kind = if e.kind() == io::ErrorKind::BrokenPipe {
+        SinkErrorKind::Closed
+    } else {
+        SinkErrorKind::Unavailable
+    };
     SinkError {
-        kind: SinkErrorKind::Unavailable,
+        kind,
         source: e,
         done: 0,
     }
@@ -60,7 +63,7 @@ impl Sink for StdoutSink {
                         .and_then(|w| w.iter().rposition(|&b| b == b'\n'))
                         .map_or(0, |i| i + 1);
                     let mut e = err(e).after(whole);
-                    if whole != written {
+                    if whole != written && e.kind != SinkErrorKind::Closed {
                         e.kind = SinkErrorKind::Torn;
                     }
                     return Err(e);

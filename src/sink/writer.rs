@@ -26,8 +26,8 @@ pub(super) struct SinkThread {
     warner: Warner,
     last_check: Instant,
     ticker: Option<(Duration, Ticker, Instant)>,
-    /// An outage was warned about and not yet its end.
-    down: bool,
+    /// Since when an outage warned about lasts.
+    down_since: Option<Instant>,
     /// Documents went out since the sink last looked for rotation.
     wrote_since_check: bool,
 }
@@ -52,7 +52,7 @@ impl SinkThread {
             warner: Warner::default(),
             last_check: Instant::now(),
             ticker: ticker.map(|(every, make)| (every, make, Instant::now())),
-            down: false,
+            down_since: None,
             wrote_since_check: false,
         }
     }
@@ -87,7 +87,7 @@ impl SinkThread {
                         .unwrap_or_else(|p| p.into_inner().0);
                     queue.writer_waiting = false;
                 }
-                if queue.abandoned {
+                if queue.abandoned || queue.reader_gone {
                     return;
                 }
                 let batch = queue.batches.pop_front();
@@ -187,6 +187,13 @@ impl SinkThread {
                 backoff = Duration::from_millis(50);
             }
             match e.kind {
+                SinkErrorKind::Closed => {
+                    // Nothing more goes out: the thread ends, and what it
+                    // did not deliver is counted when delivery closes.
+                    self.shared.lock().reader_gone = true;
+                    self.shared.healthy.store(false, Ordering::Relaxed);
+                    return;
+                }
                 SinkErrorKind::Rejected if !rejected_once => {
                     rejected_once = true;
                     let _ = self.sink.reopen(deadline);
@@ -201,10 +208,14 @@ impl SinkThread {
                 }
                 SinkErrorKind::Unavailable => {
                     self.shared.healthy.store(false, Ordering::Relaxed);
-                    if !std::mem::replace(&mut self.down, true) {
+                    if self.down_since.is_none() {
+                        self.down_since = Some(Instant::now());
                         let name = self.sink.name();
-                        self.warner
-                            .warn("sink_unavailable", || format!("{name}: {e}; buffering"));
+                        // The code says "unavailable" already: the cause
+                        // without the kind's own words.
+                        self.warner.warn("sink_unavailable", || {
+                            format!("{name}: {}; buffering", e.source)
+                        });
                     }
                     let pause = end.map_or(backoff, |end| {
                         backoff.min(end.saturating_duration_since(Instant::now()))
@@ -228,14 +239,21 @@ impl SinkThread {
 
     /// Counts the documents in bytes `from..to` of the batch as delivered.
     fn count_delivered(&mut self, batch: &Batch, from: usize, to: usize) {
+        // Held over the outage: everything taken and not yet finished,
+        // these documents included.
+        let held = self.down_since.map(|_| self.shared.held());
         self.shared
             .delivered(batch.count(from, to), (to - from) as u64);
         self.wrote_since_check = true;
         self.shared.healthy.store(true, Ordering::Relaxed);
-        if std::mem::replace(&mut self.down, false) {
+        if let (Some(since), Some(held)) = (self.down_since.take(), held) {
             let name = self.sink.name();
-            self.warner
-                .warn("sink_recovered", || format!("{name}: delivering again"));
+            self.warner.warn("sink_recovered", || {
+                format!(
+                    "{name}: delivering again after {:.1} s unavailable, {held} documents held",
+                    since.elapsed().as_secs_f64()
+                )
+            });
         }
     }
 

@@ -158,7 +158,12 @@ fn a_fifo_reader_that_stalls_mid_line_still_reads_whole_documents() {
         f.feed_within(&sessions(i * 30..(i + 1) * 30), Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(2000));
+    // The last sessions once the reader is back and the first 3,000 went
+    // out (a fixed sleep raced the writer's backoff on a slow machine).
+    let started = Instant::now();
+    while !f.stderr().contains("sink_recovered") && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     f.feed_within(&sessions(300..330), Duration::from_secs(5));
     let end = f.end_input();
     let (status, took) = f.wait_exit(end, GRACE + SLACK);
@@ -188,19 +193,26 @@ fn rotation_to_a_fifo_is_noticed() {
     let target = format!("file:{}", out.display());
     let mut f = Filter::start(&["--output", &target, "--stats-interval", "0"]);
     f.feed(&sessions(0..10));
-    std::thread::sleep(Duration::from_millis(400));
+    // All 100 in the old file before it is renamed (a fixed sleep raced
+    // the writer).
+    await_lines(&out, 100, Duration::from_secs(10));
     std::fs::rename(&out, dir.join("out.jsonl.1")).unwrap();
     assert!(Command::new("mkfifo").arg(&out).status().unwrap().success());
     let path = out.clone();
+    let (opened, is_open) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();
-        std::fs::File::open(path)
-            .unwrap()
-            .read_to_end(&mut all)
-            .unwrap();
+        let mut file = std::fs::File::open(path).unwrap();
+        // The open returns once the filter opened the FIFO's write end:
+        // the rotation is noticed.
+        let _ = opened.send(());
+        file.read_to_end(&mut all).unwrap();
         all
     });
-    std::thread::sleep(Duration::from_millis(600));
+    // The next documents only once the filter writes to the FIFO.
+    is_open
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the rotation to a FIFO was not noticed");
     f.feed(&sessions(10..20));
     std::thread::sleep(Duration::from_millis(600));
     let end = f.end_input();

@@ -83,7 +83,9 @@ fn sigterm_and_sigint_end_the_filter_as_end_of_input_does() {
         let mut lines = sessions(0..30);
         lines.extend(session(30).into_iter().take(5)); // left open
         f.feed(&lines);
-        std::thread::sleep(Duration::from_millis(200));
+        // Every document out before the signal: then the counts below
+        // are exact, however slow the machine (a fixed sleep raced it).
+        await_lines(&out, 305, Duration::from_secs(10));
         let sent = Instant::now();
         f.signal(signal);
         let (status, took) = f.wait_exit(sent, GRACE + SLACK);
@@ -124,7 +126,9 @@ fn sigterm_with_the_output_down_counts_what_it_could_not_deliver() {
     let socket = dir.join("nothing-listens.sock").display().to_string();
     let mut f = Filter::start(&["--syslog-socket", &socket]);
     f.feed(&sessions(0..30));
-    std::thread::sleep(Duration::from_millis(200));
+    // Nothing comes out with the output down: wait until every line is
+    // read instead (a fixed sleep raced the reading loop).
+    f.await_input_taken(Duration::from_secs(10));
     let sent = Instant::now();
     f.signal("TERM");
     let (status, took) = f.wait_exit(sent, GRACE + SLACK);

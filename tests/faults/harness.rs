@@ -232,6 +232,35 @@ impl Filter {
         }
     }
 
+    /// Waits until the filter has read everything written to its stdin
+    /// (the pipe is empty), at most `limit`: a signal sent then finds
+    /// every line read, instead of racing the reading loop.
+    pub fn await_input_taken(&self, limit: Duration) {
+        let stdin = self.stdin.as_ref().expect("stdin open");
+        let started = Instant::now();
+        while rustix::io::ioctl_fionread(stdin).unwrap() > 0 {
+            assert!(
+                started.elapsed() < limit,
+                "the filter did not read its input within {limit:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until `stderr` holds `text`, at most `limit`.
+    pub fn await_stderr(&self, text: &str, limit: Duration) {
+        let started = Instant::now();
+        while !self.stderr().contains(text) {
+            assert!(
+                started.elapsed() < limit,
+                "no {text:?} on stderr within {limit:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Sends a signal by name (`TERM`, `HUP`, …).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
@@ -301,6 +330,25 @@ impl Drop for Filter {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Waits until `path` holds at least `n` complete lines, at most `limit`
+/// (a write may be half way while it is read: whole lines only).
+pub fn await_lines(path: &Path, n: usize, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        if lines >= n {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{}: {lines} lines of {n} after {limit:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

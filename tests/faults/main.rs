@@ -15,6 +15,7 @@
 )]
 
 mod delivery;
+mod edges;
 mod guarantees;
 mod harness;
 mod syslog;

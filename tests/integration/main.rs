@@ -12,6 +12,7 @@ mod check;
 mod cli;
 mod controls;
 mod docs;
+mod edges;
 mod replay;
 mod schema;
 mod secrets;

@@ -99,7 +99,7 @@ fn files_plain_gzip_and_stdin() {
     std::fs::write(dir.join("jsonlog"), &docs[cut..]).unwrap();
     let whole = report_json(&docs, &[]);
     let out = Command::new(bin())
-        .args(["report", "--format", "json", "--top", "100000"])
+        .args(["report", "--format", "json", "--top", "10000"])
         .arg(dir.join("jsonlog.1.gz"))
         .arg("-")
         .stdin(std::fs::File::open(dir.join("jsonlog")).unwrap())

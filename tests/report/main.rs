@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+mod edges;
 #[allow(dead_code)]
 #[path = "../../examples/gen-stream.rs"]
 mod gen_stream;
@@ -29,7 +30,7 @@ fn documents(stream: &[u8], preset: &str) -> Vec<u8> {
 }
 
 fn report_json(input: &[u8], extra: &[&str]) -> Value {
-    let mut args = vec!["report", "--format", "json", "--top", "100000"];
+    let mut args = vec!["report", "--format", "json", "--top", "10000"];
     args.extend_from_slice(extra);
     let out = run(&args, input);
     succeeded(&out);

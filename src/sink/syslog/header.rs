@@ -1,87 +1,81 @@
-//! The RFC 3164 header, `<PRI>Mmm dd hh:mm:ss TAG[PID]: `, made once per
-//! second: formatting a time for every message cost more than sending it.
+//! The RFC 3164 header, `<PRI>Mmm dd hh:mm:ss TAG[PID]: `, as glibc's
+//! and OpenBSD's syslog(3) write it: local time, the day padded with a
+//! space (`Jan  1`). Made once per second: formatting a time for every
+//! message cost more than sending it.
 //!
-//! The time is UTC, as the syslog crate wrote it before (a local time
-//! needs the time zone database, and syslogd stamps messages itself).
+//! The zone is the process's (TZ, else /etc/localtime), read as syslog(3)
+//! reads it. rsyslog and syslog-ng stamp messages from /dev/log with their
+//! own clock by default, but OpenBSD's syslogd keeps a well-formed client
+//! timestamp: there, this is the time the log line shows.
 
+use chrono::{DateTime, FixedOffset, Local, Utc};
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The header of every message of one second.
 pub struct Header {
     pri: u8,
     tag: String,
     pid: u32,
-    second: Option<u64>,
+    /// `None`: the local zone, as syslog(3); a fixed offset for tests.
+    zone: Option<FixedOffset>,
+    second: Option<i64>,
     text: Vec<u8>,
 }
 
 /// Severity `info`.
 const INFO: u8 = 6;
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 impl Header {
-    /// Headers for `facility` (its number), tag and pid.
+    /// Headers for `facility` (its number), tag and pid, in local time.
     pub fn new(facility: u8, tag: &str, pid: u32) -> Header {
         Header {
             pri: facility.saturating_mul(8).saturating_add(INFO),
             tag: tag.to_string(),
             pid,
+            zone: None,
             second: None,
             text: Vec::with_capacity(64),
         }
     }
 
+    /// The same, at a fixed offset from UTC instead of the local zone.
+    #[cfg(test)]
+    fn at_offset(mut self, zone: FixedOffset) -> Header {
+        self.zone = Some(zone);
+        self
+    }
+
     /// Appends the header for time `now` to `out`.
     pub fn write(&mut self, now: SystemTime, out: &mut Vec<u8>) {
-        let second = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
+        let utc = DateTime::<Utc>::from(now);
+        let second = utc.timestamp();
         if self.second != Some(second) {
             self.second = Some(second);
             self.text.clear();
-            let (month, day) = month_day(second / 86_400);
-            let time = second % 86_400;
+            // `%e`: the day padded with a space, as syslog(3)'s "%h %e %T".
+            let stamp = match self.zone {
+                Some(zone) => utc.with_timezone(&zone).format("%b %e %H:%M:%S"),
+                None => utc.with_timezone(&Local).format("%b %e %H:%M:%S"),
+            };
             let _ = write!(
                 self.text,
-                "<{}>{} {:02} {:02}:{:02}:{:02} {}[{}]: ",
-                self.pri,
-                MONTHS.get(month.saturating_sub(1)).unwrap_or(&"Jan"),
-                day,
-                time / 3600,
-                time / 60 % 60,
-                time % 60,
-                self.tag,
-                self.pid
+                "<{}>{stamp} {}[{}]: ",
+                self.pri, self.tag, self.pid
             );
         }
         out.extend_from_slice(&self.text);
     }
 }
 
-/// Month (1-12) and day of the month of a day since 1970-01-01 (the civil
-/// calendar, after Howard Hinnant's `civil_from_days`).
-fn month_day(days: u64) -> (usize, u64) {
-    let z = days + 719_468;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (usize::try_from(month).unwrap_or(1), day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(secs: u64) -> String {
-        let mut h = Header::new(2, "filter-jsonlog", 42);
+        let utc = FixedOffset::east_opt(0).unwrap();
+        let mut h = Header::new(2, "filter-jsonlog", 42).at_offset(utc);
         let mut out = Vec::new();
         h.write(UNIX_EPOCH + Duration::from_secs(secs), &mut out);
         String::from_utf8(out).unwrap()
@@ -89,7 +83,7 @@ mod tests {
 
     #[test]
     fn headers_as_syslog_3_writes_them() {
-        assert_eq!(at(0), "<22>Jan 01 00:00:00 filter-jsonlog[42]: ");
+        assert_eq!(at(0), "<22>Jan  1 00:00:00 filter-jsonlog[42]: ");
         // 2024-02-29 23:59:59 UTC, a leap day.
         assert_eq!(
             at(1_709_251_199),
@@ -98,19 +92,24 @@ mod tests {
         // 2026-12-01 17:29:01 UTC.
         assert_eq!(
             at(1_796_146_141),
-            "<22>Dec 01 17:29:01 filter-jsonlog[42]: "
+            "<22>Dec  1 17:29:01 filter-jsonlog[42]: "
         );
-        assert_eq!(at(951_868_800), "<22>Mar 01 00:00:00 filter-jsonlog[42]: ");
+        assert_eq!(at(951_868_800), "<22>Mar  1 00:00:00 filter-jsonlog[42]: ");
+        // Two digits need no padding.
+        assert_eq!(
+            at(1_796_146_141 + 9 * 86_400),
+            "<22>Dec 10 17:29:01 filter-jsonlog[42]: "
+        );
     }
 
     #[test]
     fn the_cached_header_follows_the_seconds() {
-        let mut h = Header::new(2, "t", 1);
+        let mut h = Header::new(2, "t", 1).at_offset(FixedOffset::east_opt(0).unwrap());
         let mut a = Vec::new();
         h.write(UNIX_EPOCH + Duration::from_millis(59_999), &mut a);
         let mut b = Vec::new();
         h.write(UNIX_EPOCH + Duration::from_millis(60_000), &mut b);
-        assert_eq!(a, b"<22>Jan 01 00:00:59 t[1]: ");
-        assert_eq!(b, b"<22>Jan 01 00:01:00 t[1]: ");
+        assert_eq!(a, b"<22>Jan  1 00:00:59 t[1]: ");
+        assert_eq!(b, b"<22>Jan  1 00:01:00 t[1]: ");
     }
 }
