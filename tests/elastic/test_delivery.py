@@ -52,6 +52,10 @@ TEMPLATE = ES_DIR / "delivery-index-template.json"
 FIELDS = REPO / "schema" / "delivery-fields.json"
 TARBALL = REPO.parent / "shared" / "opensmtpd" / "opensmtpd-7.8.0p1.tar.gz"
 DEBIAN_SMTPD = Path("/usr/sbin/smtpd")
+# smtpd -d's own log of one run of every outcome under each version
+# (tests/data/maillog/capture.sh): the lines syslog gets, without header.
+REAL_LOGS = {"6.8.0p2": REPO / "tests" / "data" / "maillog" / "debian-6.8.0p2.log",
+             "7.8.0p1": REPO / "tests" / "data" / "maillog" / "opensmtpd-7.8.0p1.log"}
 CI = os.environ.get("CI") == "true"
 
 # The formats as printf sees them (PRIx64 is lx on amd64, PRIx32 x).
@@ -271,6 +275,46 @@ class Grok(unittest.TestCase):
             for p in processor(tag)["patterns"]:
                 for cap in re.findall(r"%\{\w+:([\w.@]+)", p):
                     self.assertTrue(cap.startswith("_tmp.") or cap in fields, f"{tag} captures {cap}")
+
+
+class RealLines(unittest.TestCase):
+    """Lines real smtpds wrote: each delivery line parses, the inputs keep
+    exactly those, and every outcome the capture produced is there."""
+
+    def delivery_lines(self, text: str) -> list:
+        # An independent selection: by words only, not the inputs' regexes.
+        return [line for line in text.splitlines()
+                if " delivery evpid=" in line or " for " in line and ("Expire" in line or "Remove" in line)
+                or "injecting failure report" in line]
+
+    def test_real_lines(self):
+        inputs = [delivery_input(c) for c in configs().values() if "filebeat.inputs" in c]
+        filestream = [i for i in inputs if i["type"] == "filestream"]
+        journald = [i for i in inputs if i["type"] == "journald"]
+        grok_test = Grok()
+        for version, path in REAL_LOGS.items():
+            with self.subTest(version=version):
+                text = path.read_text(encoding="utf-8")
+                lines = self.delivery_lines(text)
+                outcomes = set()
+                for line in lines:
+                    got = grok_test.parse(HEADERS[0] + line)
+                    self.assertIsNotNone(got, line)
+                    outcomes.add((got.get("_tmp.agent") or got.get("_tmp.queue_action") or "bounce-report",
+                                  got.get("opensmtpd.delivery.result")))
+                # mda Ok/TempFail/PermFail, mta Ok/PermFail, expiry, failed bounce reports
+                self.assertTrue({("mda", "Ok"), ("mda", "TempFail"), ("mda", "PermFail"), ("mta", "Ok"),
+                                 ("mta", "PermFail"), ("Expire", None), ("bounce-report", "PermFail")} <= outcomes,
+                                outcomes)
+                for inp in filestream:
+                    rxs = [re.compile(r) for r in inp["include_lines"]]
+                    kept = [l for l in text.splitlines() if any(r.search(HEADERS[1] + l) for r in rxs)]
+                    self.assertEqual(kept, lines)
+                for inp in journald:
+                    drop = next(p["drop_event"] for p in inp["processors"] if "drop_event" in p)
+                    rx = re.compile(drop["when"]["not"]["regexp"]["message"])
+                    self.assertEqual([l for l in text.splitlines() if rx.search(l)], lines)
+                print(f"\ndelivery lines of OpenSMTPD {version}: {len(lines)} parsed, outcomes {sorted(outcomes, key=str)}")
 
 
 class Assets(unittest.TestCase):
