@@ -174,22 +174,26 @@ class FilebeatReal(unittest.TestCase):
 
     # -- running the inputs ---------------------------------------------------
 
-    def to_file(self, work: Path, input_path: Path) -> list:
+    def to_file(self, work: Path, input_path: Path, maillog: Path | None = None) -> list:
         """The override for a run without Elasticsearch: the paths as
-        documented, the events into Filebeat's file output."""
-        return ["-E", f'filebeat.inputs.0.paths=["{input_path}"]',
+        documented, the events into Filebeat's file output.  The second
+        input (smtpd's delivery lines) reads `maillog`, never this machine's
+        mail log."""
+        maillog = maillog or work / "no-mail.log"
+        return ["-E", f'filebeat.inputs.0.paths=["{input_path}"]', "-E", f'filebeat.inputs.1.paths=["{maillog}"]',
                 "-E", f"path.data={work / 'data'}", "-E", f"path.logs={work / 'logs'}",
                 "-E", "output.elasticsearch.enabled=false",
                 "-E", f"output.file.path={work / 'out'}", "-E", "output.file.filename=events"]
 
-    def run_until(self, config: Path, work: Path, input_path: Path, want: int, deadline=90) -> list:
+    def run_until(self, config: Path, work: Path, input_path: Path, want: int, deadline=90,
+                  maillog: Path | None = None) -> list:
         """Runs Filebeat until its file output holds `want` events (or the
         deadline), stops it, returns the events."""
         home = self.tmp / "home"
         home.mkdir(exist_ok=True)
         log = open(work / "filebeat.out", "w")
         proc = subprocess.Popen([self.bin, "--path.home", str(home), "-e", "-c", str(config),
-                                 *self.to_file(work, input_path)], stdout=log, stderr=subprocess.STDOUT)
+                                 *self.to_file(work, input_path, maillog)], stdout=log, stderr=subprocess.STDOUT)
         events = []
         try:
             end = time.monotonic() + deadline
@@ -226,6 +230,15 @@ class FilebeatReal(unittest.TestCase):
                     out.append(json.loads(line))
         return out
 
+    def check_delivery(self, events: list, lines: list) -> list:
+        """Splits off the delivery input's events: exactly smtpd's delivery
+        lines of the mail log, to their own data stream."""
+        delivery = [e for e in events if e.get("data_stream", {}).get("dataset") == "opensmtpd.delivery"]
+        self.assertEqual(sorted(e["message"] for e in delivery), sorted(lines))
+        for e in delivery:
+            self.assertEqual(e["@metadata"].get("raw_index"), "logs-opensmtpd.delivery-default")
+        return [e for e in events if e not in delivery]
+
     def check_events(self, events: list, docs: list, *, extra_top: set):
         self.assertEqual(len(events), len(docs), "one event per document, none twice")
         by_key = {}
@@ -256,12 +269,25 @@ class FilebeatReal(unittest.TestCase):
         top = set().union(*(ev.keys() for ev in events)) - set().union(*(d.keys() for d in docs))
         self.assertEqual(top - {"@metadata", "data_stream"}, extra_top, "top-level fields Filebeat adds")
 
+    @staticmethod
+    def maillog(work: Path, name: str, header: str) -> tuple:
+        """A mail log of a real smtpd run (tests/data/maillog/) with a syslog
+        header, and its delivery lines (selected by words, not by regex)."""
+        raw = (REPO / "tests" / "data" / "maillog" / name).read_text(encoding="utf-8").splitlines()
+        path = work / "mail.log"
+        path.write_text("".join(header + line + "\n" for line in raw), encoding="utf-8")
+        lines = [header + line for line in raw if " delivery evpid=" in line or "Expire for" in line
+                 or "Remove for" in line or "injecting failure report" in line]
+        return path, lines
+
     def test_filestream_reads_the_rsyslog_file(self):
         docs = golden_documents()
         work = self.workdir("run-plain")
         src = work / "filter-jsonlog.json"
         shutil.copy(GOLDEN, src)
-        events = self.run_until(FILEBEAT_DIR / "filebeat.yml", work, src, len(docs))
+        maillog, lines = self.maillog(work, "debian-6.8.0p2.log", "2026-12-06T11:00:00.123456+00:00 mx smtpd[1234]: ")
+        events = self.run_until(FILEBEAT_DIR / "filebeat.yml", work, src, len(docs) + len(lines), maillog=maillog)
+        events = self.check_delivery(events, lines)
         self.check_events(events, docs, extra_top={"agent", "ecs", "host", "input", "log"})
 
     def test_filestream_reads_the_openbsd_syslogd_file(self):
@@ -271,7 +297,10 @@ class FilebeatReal(unittest.TestCase):
         with open(src, "w", encoding="utf-8") as f:
             for i, line in enumerate(GOLDEN.read_text(encoding="utf-8").splitlines()):
                 f.write(f"Nov 23 19:44:{i % 60:02d} mx filter-jsonlog[12345]: {line}\n")
-        events = self.run_until(FILEBEAT_DIR / "filebeat-openbsd.yml", work, src, len(docs))
+        maillog, lines = self.maillog(work, "opensmtpd-7.8.0p1.log", "Dec  6 11:00:02 mx smtpd[1234]: ")
+        events = self.run_until(FILEBEAT_DIR / "filebeat-openbsd.yml", work, src, len(docs) + len(lines),
+                                maillog=maillog)
+        events = self.check_delivery(events, lines)
         self.check_events(events, docs, extra_top={"agent", "ecs", "host", "input", "log"})
         self.assertEqual({ev["log"]["syslog"]["appname"] for ev in events}, {"filter-jsonlog"})
 
@@ -286,11 +315,15 @@ class FilebeatReal(unittest.TestCase):
         journal = work / "journal" / "system.journal"
         journal.parent.mkdir()
         # journald's export format, as syslog(3) of filter-jsonlog would make
-        # it; one entry of another program must not come through.
+        # it; smtpd's own entries go to the delivery input, which keeps only
+        # the delivery lines.
         now = int(time.time() * 1e6)
         export = bytearray()
         lines = GOLDEN.read_text(encoding="utf-8").splitlines()
-        for i, line in enumerate(lines + ["not a document"]):
+        smtpd_lines = (REPO / "tests" / "data" / "maillog" / "opensmtpd-7.8.0p1.log").read_text().splitlines()
+        delivery = [line for line in smtpd_lines if " delivery evpid=" in line or "Expire for" in line
+                    or "Remove for" in line or "injecting failure report" in line]
+        for i, line in enumerate(lines + smtpd_lines):
             ident = b"filter-jsonlog" if i < len(lines) else b"smtpd"
             export += b"__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n" % (now + i, 1000 + i)
             export += b"_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=mx\n_PID=42\nPRIORITY=6\n"
@@ -298,7 +331,9 @@ class FilebeatReal(unittest.TestCase):
         res = subprocess.run([str(JOURNAL_REMOTE), "-o", str(journal), "-"], input=bytes(export),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.assertEqual(res.returncode, 0, res.stdout)
-        events = self.run_until(FILEBEAT_DIR / "filebeat-journald.yml", work, journal, len(docs))
+        events = self.run_until(FILEBEAT_DIR / "filebeat-journald.yml", work, journal, len(docs) + len(delivery),
+                                maillog=journal)
+        events = self.check_delivery(events, delivery)
         self.check_events(events, docs, extra_top={"agent", "ecs", "host", "input", "log", "process", "journald"})
 
 
