@@ -177,10 +177,10 @@ PARSE_SCRIPT = "\n".join([
     "if (t.agent == 'mta' && d.session_id != '0000000000000000') { ctx.opensmtpd.session = ['id': d.session_id]; }",
     # The deterministic _id: host, the line's own time, the envelope (or the
     # message and recipient of a bounce report), the action and result.
-    "String host = ctx.log?.syslog?.hostname;",
-    "if (host == null) { host = ctx.host?.hostname; }",
-    "if (host == null) { host = ctx.host?.name; }",
-    "t.id_host = host;",
+    "String idHost = ctx.log?.syslog?.hostname;",
+    "if (idHost == null) { idHost = ctx.host?.hostname; }",
+    "if (idHost == null) { idHost = ctx.host?.name; }",
+    "t.id_host = idHost;",
     "t.id_time = t.time != null ? t.time : ctx['@timestamp'];",
 ])
 
@@ -218,7 +218,7 @@ def build_pipeline() -> dict:
             {
                 "date": {
                     "tag": "time-iso",
-                    "if": "ctx._tmp?.time != null && ctx._tmp.time.length() > 0 && Character.isDigit(ctx._tmp.time.charAt(0))",
+                    "if": "ctx._tmp?.time instanceof String && ctx._tmp.time =~ /^[0-9]/",
                     "field": "_tmp.time",
                     "formats": ["ISO8601"],
                 }
@@ -228,7 +228,7 @@ def build_pipeline() -> dict:
                 # (filebeat/*.yml) gives the zone; the year is the current one.
                 "date": {
                     "tag": "time-bsd",
-                    "if": "ctx._tmp?.time != null && ctx._tmp.time.length() > 0 && !Character.isDigit(ctx._tmp.time.charAt(0))",
+                    "if": "ctx._tmp?.time instanceof String && ctx._tmp.time =~ /^[A-Z]/",
                     "field": "_tmp.time",
                     "formats": ["MMM  d HH:mm:ss", "MMM d HH:mm:ss", "MMM dd HH:mm:ss"],
                     "timezone": "{{{event.timezone}}}",
