@@ -133,8 +133,9 @@ PARSE_SCRIPT = "\n".join([
     "  if (at >= 0 && at + 1 < t.to.length()) { ctx.destination.domain = t.to.substring(at + 1).toLowerCase(); }",
     "}",
     # rcpt: the address as the client gave it, when expansion changed it
-    # (queue_log() and mta_log() write '-' otherwise).
-    "if (t.rcpt != null && t.rcpt != '-' && !t.rcpt.isEmpty()) { d.rcpt = t.rcpt; }",
+    # (queue_log() and mta_log() write '-' otherwise, mda_log() the same
+    # address again).
+    "if (t.rcpt != null && t.rcpt != '-' && !t.rcpt.isEmpty() && t.rcpt != t.to) { d.rcpt = t.rcpt; }",
     # delay: [-][Nd][Nh][Nm][Ns] -> nanoseconds.
     "if (t.delay != null) {",
     "  long total = 0; long n = 0; boolean neg = false;",
