@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The smallest `--buffer-bytes`: 8 default-sized documents.
+pub const MIN_BUFFER_BYTES: usize = 64 << 10;
+
 /// OpenSMTPD report filter: one JSON document per report event, holding the
 /// whole state of the event's SMTP session.
 #[derive(Parser, Debug)]
@@ -33,7 +36,8 @@ pub struct Args {
     #[arg(long, global = true, value_name = "BYTES", default_value_t = 8000)]
     pub max_line_bytes: usize,
 
-    /// Memory for documents held while the output is slow or down.
+    /// Memory for documents held while the output is slow or down (at
+    /// least 65536).
     #[arg(long, global = true, value_name = "BYTES", default_value_t = 8 << 20)]
     pub buffer_bytes: usize,
 
@@ -117,6 +121,9 @@ pub enum Command {
 /// the filter's global flags, which do not apply).
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Report options")]
+// The fields' doc comments are clap's --help text: their brackets are
+// literal, not rustdoc links.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub struct ReportArgs {
     /// Count documents at or after this time (UTC): YYYY-MM-DD[THH:MM[:SS]],
     /// today, yesterday, now or -N[mhd].
@@ -264,6 +271,13 @@ impl Args {
         };
         if self.max_line_bytes < document::MIN_MAX_BYTES {
             return Err(ConfigError::MaxLineTooSmall(self.max_line_bytes));
+        }
+        // A smaller queue cannot hold a batch of documents while the
+        // writer delivers the one before: most documents would be dropped
+        // into a healthy sink. (One document longer than the queue still
+        // goes, alone: the bound is not tied to --max-line-bytes.)
+        if self.buffer_bytes < MIN_BUFFER_BYTES {
+            return Err(ConfigError::BufferTooSmall(self.buffer_bytes));
         }
         let replay = matches!(mode, Mode::Replay(_));
         let selection = Selection {

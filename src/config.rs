@@ -69,6 +69,8 @@ pub enum ConfigError {
     UnknownFacility(String),
     /// `--max-line-bytes` below the minimum.
     MaxLineTooSmall(usize),
+    /// `--buffer-bytes` below the minimum.
+    BufferTooSmall(usize),
     /// A bad `--events` or `--ignore-source` value.
     Select(crate::select::SelectError),
     /// A privacy setting that cannot work.
@@ -97,6 +99,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "--max-line-bytes {n}: must be at least {}",
                 document::MIN_MAX_BYTES
+            ),
+            ConfigError::BufferTooSmall(n) => write!(
+                f,
+                "--buffer-bytes {n}: must be at least {}",
+                crate::cli::MIN_BUFFER_BYTES
             ),
             ConfigError::Select(e) => e.fmt(f),
             ConfigError::Privacy(e) => write!(f, "--address-privacy/--user-privacy: {e}"),

@@ -27,6 +27,7 @@ pub mod privacy;
 pub mod protocol;
 pub mod report;
 pub mod run;
+pub mod sandbox;
 pub mod select;
 pub mod session;
 pub mod signals;

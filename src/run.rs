@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 mod start;
 pub use crate::config::PipelineConfig;
@@ -36,7 +36,9 @@ pub struct Pipeline<O: Outlet> {
     close_at_end: bool,
     stats_at_end: bool,
     selection: Selection,
-    live_clock: bool,
+    /// Under smtpd: when the pipeline started, for the monotonic expiry
+    /// clock; `None` in a replay (the stream's own timestamps).
+    live_clock: Option<Instant>,
 }
 
 impl<O: Outlet> Pipeline<O> {
@@ -60,7 +62,7 @@ impl<O: Outlet> Pipeline<O> {
             close_at_end: config.close_at_end,
             stats_at_end: config.stats_at_end,
             selection: config.selection.clone(),
-            live_clock: config.live_clock,
+            live_clock: config.live_clock.then(Instant::now),
         }
     }
 
@@ -133,22 +135,39 @@ impl<O: Outlet> Pipeline<O> {
             live_clock,
             ..
         } = self;
-        let clock = if *live_clock {
-            wall_clock()
-        } else {
-            report.time
+        let (clock, time) = match live_clock {
+            Some(started) => (monotonic(*started), wall_clock()),
+            None => (report.time, report.time),
         };
-        let mut snap = table.apply_at(&report, clock);
+        let mut snap = table.apply_at(&report, clock, time);
         snap.event.line_cut = cut;
         emit(renderer, buf, outlet, counters, selection, &snap);
-        table.sweep_idle();
-        counters.sessions_open.store(
-            table.open_sessions() as u64,
+        // Under smtpd the loop sweeps when the input is drained (see
+        // `sweep_idle`); a replay's clock is its lines, so after each.
+        if live_clock.is_none() {
+            table.sweep_idle();
+        }
+        self.after_sessions_changed();
+        None
+    }
+
+    /// Ends the sessions idle for longer than the idle timeout. Under smtpd
+    /// the loop calls it only when no line is waiting to be read: after a
+    /// stall (the filter stopped, the machine suspended) the lines that
+    /// waited are read first, so a session whose events were only late
+    /// is not ended.
+    pub fn sweep_idle(&mut self) {
+        self.table.sweep_idle();
+        self.after_sessions_changed();
+    }
+
+    fn after_sessions_changed(&mut self) {
+        self.counters.sessions_open.store(
+            self.table.open_sessions() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
         self.drain_expired();
         self.report_drops();
-        None
     }
 
     fn drain_expired(&mut self) {
@@ -194,10 +213,11 @@ impl<O: Outlet> Pipeline<O> {
             delivery: self.outlet.stats(),
             dropped_since_last,
         };
-        document::render_metrics(&metrics, action, SystemTime::now(), &mut self.buf);
+        // Counted before it is made: its `documents` counts itself.
         self.counters
             .metric_documents
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        document::render_metrics(&metrics, action, SystemTime::now(), &mut self.buf);
         self.outlet.push(&self.buf);
     }
 
@@ -229,6 +249,16 @@ impl<O: Outlet> Pipeline<O> {
         }
         self.outlet.close();
         (self.counters, self.outlet)
+    }
+}
+
+/// The expiry clock under smtpd: time since the pipeline started, by
+/// `Instant` (CLOCK_MONOTONIC), which no clock step moves.
+fn monotonic(started: Instant) -> crate::protocol::Timestamp {
+    let since = started.elapsed();
+    crate::protocol::Timestamp {
+        secs: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        micros: since.subsec_micros(),
     }
 }
 
@@ -283,6 +313,8 @@ pub struct Summary {
     pub output_failed: bool,
     /// A replay stopped because the reader closed its output.
     pub output_closed: bool,
+    /// Input still unread when the grace after SIGTERM or SIGINT ended.
+    pub unread_at_exit: crate::signals::Unread,
 }
 
 impl Summary {
@@ -295,7 +327,7 @@ impl Summary {
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
         format!(
-            "exiting: lines_received={} lines_rejected={} documents={} (session={} metric={}) delivered={} truncated={} dropped={} ({}) reopened={} internal_errors={}",
+            "exiting: lines_received={} lines_rejected={} documents={} (session={} metric={}) delivered={} truncated={} dropped={} ({}) reopened={} internal_errors={} unread_at_exit={}",
             get(&c.lines_received),
             c.rejected_total(),
             get(&c.documents) + get(&c.metric_documents),
@@ -307,6 +339,7 @@ impl Summary {
             dropped.join(" "),
             self.reopened,
             get(&c.internal_errors),
+            self.unread_at_exit.lines,
         )
     }
 }
@@ -326,6 +359,7 @@ fn summarize<O: Outlet>(pipeline: Pipeline<O>) -> Summary {
         reopened: stats.reopened.load(std::sync::atomic::Ordering::Relaxed),
         output_failed: output_failed && !output_closed,
         output_closed,
+        unread_at_exit: crate::signals::Unread::default(),
     }
 }
 
@@ -343,8 +377,20 @@ pub fn filter<O: Outlet>(
     let mut pipeline = Pipeline::new(config, outlet).with_counters(counters);
     let mut reader = LineReader::new(input, max_line);
     let mut warner = Warner::default();
+    let mut stopping = false;
     loop {
+        if !stopping && stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // The shutdown grace starts at the signal: reading what is
+            // readable and delivering it share it.
+            stopping = true;
+            pipeline.outlet.end_of_input();
+        }
         if !reader.has_buffered_input() {
+            // Drained: no line is waiting, so a session idle by the clock
+            // is idle indeed.
+            if !reader.get_mut().readable_now() {
+                pipeline.sweep_idle();
+            }
             let wait = pipeline.idle();
             reader.get_mut().set_timeout(wait);
         }
@@ -367,12 +413,24 @@ pub fn filter<O: Outlet>(
             }
         }
     }
+    let mut unread = crate::signals::Unread::default();
     if stop.load(std::sync::atomic::Ordering::Relaxed) {
         warner.warn("stopping", || {
             "SIGTERM or SIGINT: finishing as at end of input".to_string()
         });
+        if reader.get_mut().grace_ran_out() {
+            unread = reader.get_mut().count_unread();
+            warner.warn("unread_at_exit", || {
+                format!(
+                    "{} lines ({} bytes) of input were still unread when the shutdown grace ended",
+                    unread.lines, unread.bytes
+                )
+            });
+        }
     }
-    summarize(pipeline)
+    let mut summary = summarize(pipeline);
+    summary.unread_at_exit = unread;
+    summary
 }
 
 fn register(out: &mut impl Write, registration: &Registration) -> io::Result<()> {

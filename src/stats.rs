@@ -100,7 +100,7 @@ pub struct Counters {
     lines_rejected: [AtomicU64; ParseError::ALL.len()],
     /// Lines longer than the input bound (cut, then used).
     pub lines_cut: AtomicU64,
-    /// Documents made.
+    /// Session documents made (metric documents: `metric_documents`).
     pub documents: AtomicU64,
     /// Their bytes, newlines included.
     pub document_bytes: AtomicU64,

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The test command (README.md): unit and integration tests, the Elastic
-# asset checks, the report page in headless chromium, then the end-to-end
-# tests under real smtpds and rsyslogd.
+# asset checks and every dashboard panel computed by a real Elasticsearch
+# node, the report page in headless chromium, the end-to-end tests under real
+# smtpds and rsyslogd, then their files shipped by Filebeat into that node.
 # The end-to-end tests need root, opensmtpd and rsyslog: without them they
 # report themselves skipped, except under CI=true, where they must run.
+# Those that use the system's smtpd socket and /dev/log are refused (and
+# reported skipped) on a mail host in service unless CI=true
+# (tests/e2e/guard.py); the Debian package's test runs in namespaces of its
+# own on a fresh Debian 12 tree (tests/e2e/test_package.py).
 #
 # The end-to-end scenarios run twice: under Debian's opensmtpd package
 # (6.8.0p2, report protocol 0.6) and under OpenSMTPD 7.8.0p1 (protocol 0.7)
@@ -23,6 +28,19 @@ PY=/usr/bin/python3
 
 cargo test --locked
 cargo build --release --locked --quiet
+
+# One Elasticsearch node (tests/elastic/es) for the Elastic tests, which
+# compute every dashboard panel on it, and for the chain after the e2e suites.
+echo "== Elasticsearch node (tests/elastic/es/node.sh)"
+if ES_URL=$(bash tests/elastic/es/node.sh start | tail -n 1) && [ -n "$ES_URL" ]; then
+    export ES_URL
+    trap 'bash tests/elastic/es/node.sh stop >/dev/null 2>&1 || true' EXIT
+    echo "Elasticsearch at $ES_URL"
+else
+    # The tests that need it fail (or, without Java or Maven and CI, skip).
+    unset ES_URL
+    echo "the Elasticsearch node did not start"
+fi
 
 if [ -d tests/elastic ]; then
     echo "== Elastic assets"
@@ -52,15 +70,44 @@ suite() {
     fi
 }
 
+echo "== Guard against a mail host in service (tests/e2e/guard.py)"
+suite "$PY" tests/e2e/test_guard.py
+# The end-to-end suites but the package's start smtpd and rsyslogd on the
+# system's paths (smtpd's socket, /dev/log; test_install.py edits
+# /etc/smtpd.conf): not on a machine that carries mail.  guard.py says what
+# it found; each such suite is then reported skipped.  CI=true means a
+# machine for the tests alone: the guard is not asked there.
+live=""
+if [ "$CI" != true ]; then
+    live=$("$PY" tests/e2e/guard.py) || true
+fi
+# Runs a suite that uses the system's paths (name, then the command), or
+# says why not.
+system_suite() {
+    if [ -n "$live" ]; then
+        echo "$1: 0 passed, 0 failed, 1 skipped (refused: this looks like a mail host in service: $live)"
+        skipped=$((skipped + 1))
+        return
+    fi
+    shift
+    suite "$@"
+}
+
+# The e2e suites keep rsyslog's file and the recorded stream here for the
+# Elastic chain (tests/elastic/chain.py).
+E2E_KEEP_DIR=$(mktemp -d)
+export E2E_KEEP_DIR
+
 echo "== End-to-end under Debian's OpenSMTPD (OpenSMTPD -> filter-jsonlog -> rsyslog)"
-suite env -u E2E_SMTPD FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_e2e.py
+system_suite "e2e Debian" env -u E2E_SMTPD FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_e2e.py
 
 echo "== End-to-end under OpenSMTPD 7.8.0p1 built from ../shared/opensmtpd"
 name="OpenSMTPD 7.8.0p1"
-if [ -f ../shared/opensmtpd/opensmtpd-7.8.0p1.tar.gz ] && { [ "$(id -u)" -eq 0 ] || [ "$CI" = true ]; }; then
+if [ -n "$live" ]; then
+    system_suite "e2e $name" true
+elif [ -f ../shared/opensmtpd/opensmtpd-7.8.0p1.tar.gz ] && { [ "$(id -u)" -eq 0 ] || [ "$CI" = true ]; }; then
     if smtpd78=$(bash tests/e2e/opensmtpd78.sh | tail -n 1) && [ -x "$smtpd78" ]; then
-        suite env E2E_SMTPD="$smtpd78" E2E_SMTPD_NAME="$name" FILTER_JSONLOG_BIN="$BIN" \
-            "$PY" tests/e2e/test_e2e.py
+        system_suite "e2e $name" env E2E_SMTPD="$smtpd78" E2E_SMTPD_NAME="$name" FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_e2e.py
     else
         echo "e2e $name: 0 passed, 1 failed, 0 skipped (the build failed)"
         failed=$((failed + 1))
@@ -77,13 +124,27 @@ else
     fi
 fi
 
+echo "== Elastic chain (e2e files and tests/ streams -> Filebeat -> Elasticsearch)"
+if ! FILTER_JSONLOG_BIN="$BIN" "$PY" tests/elastic/chain.py; then
+    echo "elastic-chain: failed"
+    failed=$((failed + 1))
+fi
+rm -rf "$E2E_KEEP_DIR"
+
 echo "== End-to-end sinks (rsyslogd restarts, rotation, sizes)"
-suite env FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_sinks.py
+system_suite "e2e sinks" env FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_sinks.py
 
 # README's Debian install steps, verbatim, on this machine's real paths
 # (put back afterwards): only with CI=true or E2E_INSTALL=1, skipped otherwise.
 echo "== Install steps of README.md on this machine (Debian's smtpd and rsyslogd)"
-suite "$PY" tests/e2e/test_install.py
+system_suite "e2e-install" "$PY" tests/e2e/test_install.py
+
+# The Debian package on a fresh Debian 12 tree (debootstrap, cached under
+# /var/cache/filter-jsonlog/debootstrap/): its own namespaces, so it needs
+# no guard.  Root and network to Debian's packages; skipped without them,
+# except under CI=true.
+echo "== The Debian package on a fresh Debian 12 (tests/e2e/test_package.py)"
+suite env PATH="/var/cache/filter-jsonlog/cargo/bin:$PATH" "$PY" tests/e2e/test_package.py
 
 echo "e2e skipped: $skipped"
 echo "e2e: $passed passed, $failed failed"

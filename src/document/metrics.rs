@@ -45,7 +45,13 @@ pub fn render_metrics(
     w.u64("lines_received", get(&c.lines_received));
     w.u64("lines_rejected", c.rejected_total());
     w.u64("lines_cut", get(&c.lines_cut));
-    w.u64("documents", get(&c.documents));
+    // One definition wherever documents are counted (here, the
+    // `exiting:` line): every document made, session and metric, this one
+    // included; `documents_delivered` counts those the output accepted.
+    w.u64(
+        "documents",
+        get(&c.documents).saturating_add(get(&c.metric_documents)),
+    );
     w.u64("document_bytes", get(&c.document_bytes));
     w.u64("documents_skipped", get(&c.documents_skipped));
     w.u64("documents_truncated", get(&c.documents_truncated));

@@ -7,6 +7,16 @@
 //! EHLO, `AUTH <base64>`, which its 504 reply then repeats. So masking here
 //! goes by rule, not by a list of forms: a client line whose first word holds
 //! AUTH keeps `AUTH` and a well-formed SASL mechanism name, nothing else.
+//!
+//! A client that keeps sending after smtpd refused or ended the exchange
+//! (`503` on a listener without AUTH, `501` after `*`, `535`) is outside
+//! every exchange, and smtpd reports its lines as sent: its password typed
+//! as a line, its base64 user name. So the rule covers the session, not the
+//! exchange: once a session sent an AUTH command, every later client line
+//! whose first word is not an SMTP verb is a secret, until the session ends.
+//! And a line that is nothing but base64 of 16 characters or more is one
+//! always (a client that skipped the AUTH command): no SMTP command looks
+//! like that.
 
 /// What stands for a secret.
 pub const MASK: &[u8] = b"********";
@@ -88,15 +98,75 @@ fn auth_end(line: &[u8]) -> Option<usize> {
         .map(|at| start + at + 4)
 }
 
-/// Masks one client line. `answering` is true while an AUTH exchange is
-/// open (smtpd asked with a 334, or an AUTH command has not had its final
-/// reply yet): every such line is a secret.
-pub fn client_line(line: &[u8], answering: bool) -> ClientLine<'_> {
-    if answering {
+/// Where a client line stands in its session, for masking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// No AUTH command yet.
+    BeforeAuth,
+    /// An AUTH exchange is open (smtpd asked with a 334, or an AUTH command
+    /// has not had its final reply yet): every line is a secret.
+    InExchange,
+    /// The session sent an AUTH command, and its exchange ended (accepted,
+    /// refused, cancelled or failed): a line that is not an SMTP command is
+    /// a secret.
+    AfterAuth,
+}
+
+/// The shortest line of nothing but base64 that is taken for a secret
+/// wherever it comes: 12 bytes encoded, shorter than any PLAIN blob with a
+/// user name and a password worth the name.
+pub const BASE64_SECRET_MIN: usize = 16;
+
+/// True when `line`, blanks around it aside, is nothing but base64 (the
+/// URL-safe alphabet too) of at least [`BASE64_SECRET_MIN`] characters,
+/// padding included.
+pub fn is_base64_blob(line: &[u8]) -> bool {
+    let start = line
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|&b| !is_blank(b))
+        .map_or(start, |e| e + 1);
+    let word = line.get(start..end).unwrap_or_default();
+    let data = word.len() - word.iter().rev().take_while(|&&b| b == b'=').count();
+    word.len() >= BASE64_SECRET_MIN
+        && word.len() - data <= 2
+        && word
+            .get(..data)
+            .unwrap_or_default()
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'-' || b == b'_')
+}
+
+/// The first word of a line: after leading blanks, up to the next blank.
+fn first_word(line: &[u8]) -> &[u8] {
+    let start = line
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(line.len());
+    let word = line.get(start..).unwrap_or_default();
+    let len = word.iter().position(|&b| is_blank(b)).unwrap_or(word.len());
+    word.get(..len).unwrap_or_default()
+}
+
+/// Masks one client line, by where it stands in its session.
+pub fn client_line(line: &[u8], moment: Moment) -> ClientLine<'_> {
+    if moment == Moment::InExchange {
         return ClientLine::Answer;
     }
     let Some(end) = auth_end(line) else {
-        return ClientLine::Clear(line);
+        // Base64 is no command; after AUTH, nothing but a command is
+        // written: the whole first word must be a verb, so a password
+        // that begins with `QUIT` is masked all the same.
+        let secret = is_base64_blob(line)
+            || (moment == Moment::AfterAuth && !super::words::is_verb(first_word(line)));
+        return if secret {
+            ClientLine::Answer
+        } else {
+            ClientLine::Clear(line)
+        };
     };
     let rest = line.get(end..).unwrap_or_default();
     let mut shown = b"AUTH".to_vec();

@@ -1,4 +1,4 @@
-use super::secrets::{client_line, ClientLine};
+use super::secrets::{client_line, ClientLine, Moment};
 use super::*;
 
 fn key() -> Option<Vec<u8>> {
@@ -6,7 +6,7 @@ fn key() -> Option<Vec<u8>> {
 }
 
 fn shown(line: &[u8]) -> Vec<u8> {
-    client_line(line, false).shown().to_vec()
+    client_line(line, Moment::BeforeAuth).shown().to_vec()
 }
 
 #[test]
@@ -66,12 +66,18 @@ fn auth_keeps_only_the_word_and_a_sasl_mechanism() {
     }
     assert_eq!(shown(b"EHLO x"), b"EHLO x");
     assert_eq!(shown(b"NOOP AUTH x"), b"NOOP AUTH x");
-    assert_eq!(client_line(b"EHLO x", true), ClientLine::Answer);
-    assert_eq!(client_line(b"AGFsaWNl", true).shown(), secrets::MASK);
+    assert_eq!(
+        client_line(b"EHLO x", Moment::InExchange),
+        ClientLine::Answer
+    );
+    assert_eq!(
+        client_line(b"AGFsaWNl", Moment::InExchange).shown(),
+        secrets::MASK
+    );
     // smtpd's own mask hid nothing a reply could repeat; ours did.
-    assert!(!client_line(b"AUTH PLAIN ********", false).hid_something());
-    assert!(client_line(b"AUTH dGVzdA==", false).hid_something());
-    assert!(!client_line(b"AUTH LOGIN", false).hid_something());
+    assert!(!client_line(b"AUTH PLAIN ********", Moment::BeforeAuth).hid_something());
+    assert!(client_line(b"AUTH dGVzdA==", Moment::BeforeAuth).hid_something());
+    assert!(!client_line(b"AUTH LOGIN", Moment::BeforeAuth).hid_something());
 }
 
 #[test]
@@ -104,7 +110,7 @@ fn hidden_personal_data_reduces_free_text_to_closed_sets() {
         (b".", b"."),
         (b"AUTH PLAIN secret", b"AUTH"),
     ] {
-        let line = client_line(command, false);
+        let line = client_line(command, Moment::BeforeAuth);
         assert_eq!(p.command(&line), Some(kept), "{}", command.escape_ascii());
     }
     assert_eq!(p.command(&ClientLine::Answer), Some(secrets::MASK));
@@ -135,7 +141,7 @@ fn hidden_personal_data_reduces_free_text_to_closed_sets() {
     // name users.
     let users = Privacy::new(AddressPolicy::Keep, UserPolicy::Redact, false, None).unwrap();
     assert_eq!(
-        users.command(&client_line(b"VRFY alice", false)),
+        users.command(&client_line(b"VRFY alice", Moment::BeforeAuth)),
         Some(&b"VRFY"[..])
     );
 }
@@ -170,10 +176,59 @@ fn hashing_needs_a_real_key() {
         PrivacyError::ShortKey
     );
     let p = Privacy::new(AddressPolicy::Keep, UserPolicy::Keep, true, None).unwrap();
-    assert_eq!(p.command(&client_line(b"QUIT", false)), None);
+    assert_eq!(p.command(&client_line(b"QUIT", Moment::BeforeAuth)), None);
     assert!(!format!(
         "{:?}",
         Privacy::new(AddressPolicy::Hash, UserPolicy::Keep, false, key()).unwrap()
     )
     .contains("secret"));
+}
+
+#[test]
+fn after_auth_only_smtp_commands_are_written() {
+    let after = |line: &[u8]| client_line(line, Moment::AfterAuth).shown().to_vec();
+    for command in [
+        &b"MAIL FROM:<a@b>"[..],
+        b"rcpt TO:<a@b>",
+        b"  RSET",
+        b"QUIT",
+        b".",
+        b"EHLO x",
+    ] {
+        assert_eq!(after(command), command, "{}", command.escape_ascii());
+    }
+    for secret in [
+        &b"hunter2"[..],
+        b"QUIT0dGVzdA==",
+        b"*",
+        b"RCPT>a@b",
+        b"correct horse battery staple",
+        b"dXNlcg==",
+        b"",
+    ] {
+        assert_eq!(after(secret), secrets::MASK, "{}", secret.escape_ascii());
+        assert!(client_line(secret, Moment::AfterAuth).hid_something());
+    }
+    assert_eq!(after(b"AUTH LOGIN x"), b"AUTH LOGIN ********");
+}
+
+#[test]
+fn a_base64_line_is_a_secret_before_auth_too() {
+    for blob in [
+        &b"AHVzZXIAcGFzc3dvcmQ="[..],
+        b"  cGFzc3dvcmQxMjM0NTY3OA== ",
+        b"abcdefghijklmnop",
+        b"YWJjZGVmZ2hpamtsbW5vcA",
+    ] {
+        assert_eq!(shown(blob), secrets::MASK, "{}", blob.escape_ascii());
+    }
+    for clear in [
+        &b"dXNlcg=="[..],
+        b"abcdefghijklmno",
+        b"MAIL FROM:<a@b>",
+        b"mail.example.org.test",
+        b"YWJj===ZGVmZ2hpamtsbW5v",
+    ] {
+        assert_eq!(shown(clear), clear, "{}", clear.escape_ascii());
+    }
 }

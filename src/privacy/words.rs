@@ -90,6 +90,12 @@ pub fn verb(command: &[u8]) -> &'static [u8] {
     find(VERBS, rest.get(..len).unwrap_or_default(), true).unwrap_or(OTHER)
 }
 
+/// True when `word` is, whole and in any case, one of the verbs of
+/// [`verb`]'s list.
+pub fn is_verb(word: &[u8]) -> bool {
+    find(VERBS, word, true).is_some()
+}
+
 /// A filter phase from smtpd's set, or `<other>`.
 pub fn phase(phase: &[u8]) -> &'static [u8] {
     find(PHASES, phase, false).unwrap_or(OTHER)

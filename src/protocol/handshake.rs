@@ -8,9 +8,12 @@ pub struct Handshake {
     ready: bool,
     /// `config|smtpd-version|…`, as sent (bounded).
     pub smtpd_version: Option<Vec<u8>>,
-    /// `config|smtp-session-timeout|…` in seconds.
-    pub session_timeout: Option<u64>,
 }
+// `config|smtp-session-timeout|…` is not kept: it is smtpd's limit on the
+// wait for one client line, not on the time between report events (a
+// message upload sends no event for as long as it lasts, smtp-out sessions
+// do not follow it), so as the idle timeout it would end sessions that are
+// alive. `--idle-timeout` is the filter's own.
 
 /// The lines to print once `config|ready` arrived.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,9 +46,6 @@ impl Handshake {
                 self.smtpd_version = value
                     .get(..MAX_CONFIG_VALUE.min(value.len()))
                     .map(<[u8]>::to_vec);
-            }
-            b"smtp-session-timeout" => {
-                self.session_timeout = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
             }
             b"ready" => {
                 self.ready = true;

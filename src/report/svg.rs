@@ -1,5 +1,5 @@
 //! The charts: inline SVG, sized by viewBox so that they scale to a phone
-//! and print sharply; every bar carries a <title> with its value.
+//! and print sharply; every bar carries a `<title>` with its value.
 
 use super::html::esc;
 use super::tables::percent;

@@ -66,19 +66,33 @@ pub fn start(
                 delivery,
                 dropped_since_last: 0,
             };
-            document::render_metrics(&metrics, "stats", SystemTime::now(), out);
+            // Counted before it is made: its `documents` counts itself.
             counters
                 .metric_documents
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            document::render_metrics(&metrics, "stats", SystemTime::now(), out);
         });
         (every, make)
     });
     let stdin = match config.mode {
-        Mode::Filter => Some(signals.stdin().map_err(StartError::Setup)?),
+        Mode::Filter => {
+            let mut stdin = signals.stdin().map_err(StartError::Setup)?;
+            stdin.set_stop_grace(config.delivery.shutdown_grace);
+            Some(stdin)
+        }
         Mode::Replay(_) => None,
     };
     let delivery = Delivery::start(sink, config.delivery, Arc::clone(&signals.reopen), ticker)
         .map_err(StartError::Setup)?;
+    if stdin.is_some() {
+        // Under smtpd, from here on only what the open output needs
+        // (OpenBSD; nothing elsewhere). Not being able to give up rights is
+        // no reason to stop smtpd: said once, and the filter goes on.
+        if let Err(e) = crate::sandbox::apply(&crate::sandbox::restriction(&config.output)) {
+            use std::io::Write;
+            let _ = writeln!(io::stderr().lock(), "filter-jsonlog: not restricted: {e}");
+        }
+    }
     let stop = signals.stop_flag();
     Ok(match stdin {
         Some(stdin) => filter(

@@ -5,7 +5,8 @@ use super::state::{Auth, AuthExchange, EventInfo, FilterNote, FilterVerdict, Ses
 use super::text::{caps, Text};
 use super::tx::{Sender, Transaction, TxStatus};
 use super::Endpoint;
-use crate::privacy::{secrets, ClientLine, Privacy};
+use crate::privacy::secrets::{self, Moment};
+use crate::privacy::{ClientLine, Privacy};
 use crate::protocol::{AuthResult, Event, Subsystem, TxResult};
 
 /// Copies `value` for storing, through `transform` when it changes it.
@@ -50,6 +51,8 @@ pub(super) fn update<'a>(
             s.exchange = AuthExchange {
                 open: unsure,
                 reply_masked: unsure,
+                // The same connection for smtp-in: what it sent stays sent.
+                sent_auth: unsure || (smtp_in && s.exchange.sent_auth),
             };
             s.timed_out = false;
             s.command = None;
@@ -147,15 +150,24 @@ pub(super) fn update<'a>(
         }
         Event::ProtocolClient { command } => {
             s.counters.commands += 1;
-            // A line is a secret while an AUTH exchange is open: from the
-            // AUTH command to its final reply, and after any 334.
+            // A line is a secret while an AUTH exchange is open (from the
+            // AUTH command to its final reply, and after any 334), and
+            // after it unless it is an SMTP command.
             let challenged = s
                 .response
                 .as_ref()
                 .is_some_and(|r| r.bytes().starts_with(b"334"));
-            let line = secrets::client_line(command, s.exchange.open || challenged);
+            let moment = if s.exchange.open || challenged {
+                Moment::InExchange
+            } else if s.exchange.sent_auth {
+                Moment::AfterAuth
+            } else {
+                Moment::BeforeAuth
+            };
+            let line = secrets::client_line(command, moment);
             if matches!(line, ClientLine::Auth { .. }) {
                 s.exchange.open = true;
+                s.exchange.sent_auth = true;
             }
             s.exchange.reply_masked = line.hid_something();
             s.command = privacy.command(&line).map(|c| Text::new(c, caps::LINE));

@@ -86,6 +86,9 @@ pub struct AuthExchange {
     pub open: bool,
     /// The last client line had a secret masked: its reply may repeat it.
     pub reply_masked: bool,
+    /// The session sent an AUTH command (whatever became of it): from
+    /// then on, a client line that is not an SMTP command is a secret.
+    pub sent_auth: bool,
 }
 
 /// The last filter-response.
@@ -193,6 +196,9 @@ pub struct Session {
     pub facts_stamp: u64,
     /// The same for the open transaction: changes with every tx-* event.
     pub tx_stamp: u64,
+    /// The sequence of its last event before the filter lost it (evicted,
+    /// expired, or disconnected and then met again); 0 for a new session.
+    pub sequence_base: u64,
     pub(super) generation: u64,
 }
 
@@ -240,10 +246,11 @@ impl Session {
             // A session first seen mid-stream (evicted or expired, then
             // back; or the filter started late) may be inside an AUTH
             // exchange: until a final reply says otherwise, its client lines
-            // and the reply to them are secrets.
+            // and the reply to them are secrets; and it may have sent AUTH.
             exchange: AuthExchange {
                 open: partial,
                 reply_masked: partial,
+                sent_auth: partial,
             },
             command: None,
             response: None,
@@ -255,8 +262,15 @@ impl Session {
             closed: false,
             facts_stamp: 0,
             tx_stamp: 0,
+            sequence_base: 0,
             generation,
         }
+    }
+
+    /// The `event.sequence` of its latest event: counted on from where the
+    /// filter lost it, so no two documents share one.
+    pub fn sequence(&self) -> u64 {
+        self.sequence_base.saturating_add(self.counters.events)
     }
 
     /// Recipients its transaction keeps in memory.

@@ -14,8 +14,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub struct Limits {
     /// Open sessions kept at most; the oldest is evicted beyond it.
     pub max_sessions: usize,
-    /// Sessions without an event for this many seconds (of the stream's own
-    /// clock) are expired; 0 turns expiry off.
+    /// Sessions without an event for this many seconds (of the expiry
+    /// clock: monotonic under smtpd, the stream's own in a replay) are
+    /// expired; 0 turns expiry off.
     pub idle_timeout_secs: u64,
 }
 
@@ -73,15 +74,34 @@ pub struct SessionTable {
     closed: Option<Box<Session>>,
     /// Sessions expired or evicted, waiting for their final document.
     expired: Vec<(Box<Session>, Expiry)>,
-    /// The expiry clock: the latest time seen (local clock under smtpd,
-    /// report timestamps in a replay).
+    /// The expiry clock: the latest time seen (a monotonic clock under
+    /// smtpd, report timestamps in a replay). Never goes back.
     now: Timestamp,
-    last_sweep: i64,
+    /// The time of the latest event, for the documents of expired
+    /// sessions (the local wall clock under smtpd, the stream's in a replay).
+    time: Timestamp,
+    /// Sessions in the order they were last seen, by the second of the
+    /// expiry clock: (key, that second, generation). An entry is current
+    /// while its session's `seen` is still that second; the sweep takes
+    /// expired sessions from the front and stops at the first that is not,
+    /// so its cost follows what expires, not what is open.
+    by_seen: VecDeque<(Key, i64, u64)>,
+    /// The last event sequence of sessions that ended lately, so that a
+    /// session met again (evicted or expired, then back; an event after
+    /// its disconnect) goes on with its sequence: (subsystem, session id,
+    /// sequence) names one document for ever.
+    ended: IdMap<u64>,
+    /// Their order, oldest first, to bound `ended` at [`ENDED_KEPT`].
+    ended_order: VecDeque<(Key, u64)>,
     privacy: Privacy,
     /// Recipients stored over all open transactions: bounded by
     /// [`MAX_STORED_RCPTS`] (beyond it, counts stay exact, lists are cut).
     pub(super) stored_rcpts: usize,
 }
+
+/// Ended sessions whose last sequence is kept: a session met again after
+/// this many others ended starts its sequence over (about 3 MB).
+pub const ENDED_KEPT: usize = 65_536;
 
 /// Recipients kept in memory over all sessions. A hostile client can send
 /// many (refused) recipients in many sessions; beyond this, documents show
@@ -100,7 +120,10 @@ impl SessionTable {
             closed: None,
             expired: Vec::new(),
             now: Timestamp::default(),
-            last_sweep: 0,
+            time: Timestamp::default(),
+            by_seen: VecDeque::new(),
+            ended: IdMap::default(),
+            ended_order: VecDeque::new(),
             privacy: Privacy::default(),
             stored_rcpts: 0,
         }
@@ -120,19 +143,29 @@ impl SessionTable {
     /// Applies one report to its session and returns the snapshot after it,
     /// with the stream's own timestamps as the clock for idle expiry.
     pub fn apply<'a>(&'a mut self, report: &Report<'a>) -> Snapshot<'a> {
-        self.apply_at(report, report.time)
+        self.apply_at(report, report.time, report.time)
     }
 
     /// [`SessionTable::apply`] with `clock` as the time the event was seen,
-    /// for idle expiry. Under smtpd that is the local clock: one report
-    /// with a wild timestamp must not expire every session.
-    pub fn apply_at<'a>(&'a mut self, report: &Report<'a>, clock: Timestamp) -> Snapshot<'a> {
+    /// for idle expiry, and `time` as the time of day then (for the
+    /// documents of sessions that expire). Under smtpd the clock is a
+    /// monotonic one: one report with a wild timestamp, or the wall clock
+    /// stepped, must not expire every session.
+    pub fn apply_at<'a>(
+        &'a mut self,
+        report: &Report<'a>,
+        clock: Timestamp,
+        time: Timestamp,
+    ) -> Snapshot<'a> {
         let key = Key {
             subsystem: report.subsystem,
             id: report.session,
         };
         if clock > self.now {
             self.now = clock;
+        }
+        if time > self.time {
+            self.time = time;
         }
         let partial = !matches!(report.event, Event::LinkConnect { .. });
         let closes = matches!(report.event, Event::LinkDisconnect {});
@@ -165,7 +198,12 @@ impl SessionTable {
             out_of_order: false,
             line_cut: false,
         };
-        let fresh = || Box::new(Session::new(key, report.time, partial, generation));
+        let ended = &mut self.ended;
+        let fresh = || {
+            let mut session = Box::new(Session::new(key, report.time, partial, generation));
+            session.sequence_base = ended.remove(&key).unwrap_or(0);
+            session
+        };
         let session = if closes {
             let session = self.sessions.remove(&key).unwrap_or_else(fresh);
             self.stored_rcpts = self.stored_rcpts.saturating_sub(session.stored_rcpts());
@@ -175,9 +213,19 @@ impl SessionTable {
             self.sessions.entry(key).or_insert_with(fresh)
         };
         session.last = report.time;
-        session.seen = clock;
+        // By the clock that never goes back: a replayed stream's older
+        // timestamp is seen now all the same, and `by_seen` stays in order.
+        let expires = self.limits.idle_timeout_secs > 0;
+        if expires
+            && !closes
+            && (session.counters.events == 0 || session.seen.secs != self.now.secs)
+        {
+            self.by_seen
+                .push_back((key, self.now.secs, session.generation));
+        }
+        session.seen = self.now;
         session.counters.events += 1;
-        info.sequence = session.counters.events;
+        info.sequence = session.sequence();
         let before = session.stored_rcpts();
         let room = self.stored_rcpts < MAX_STORED_RCPTS;
         update(session, &report.event, &mut info, &self.privacy, room);
@@ -196,6 +244,14 @@ impl SessionTable {
             session.tx_stamp = self.stamps;
         }
         session.closed = closes;
+        if closes {
+            remember(
+                &mut self.ended,
+                &mut self.ended_order,
+                key,
+                session.sequence(),
+            );
+        }
         Snapshot {
             session,
             event: info,
@@ -232,29 +288,49 @@ impl SessionTable {
     }
 
     /// Moves sessions idle for longer than the idle timeout (by the expiry
-    /// clock) to the expired list. Sweeps at most once a minute of that clock.
+    /// clock) to the expired list. Its cost follows the sessions that
+    /// expire (and the stale entries of `by_seen` it passes), not the
+    /// sessions open: it may run after every line.
     pub fn sweep_idle(&mut self) {
         let timeout = self.limits.idle_timeout_secs;
-        if timeout == 0 || self.now.secs - self.last_sweep < 60 {
+        if timeout == 0 {
+            self.by_seen.clear();
             return;
         }
-        self.last_sweep = self.now.secs;
         let limit = self
             .now
             .secs
             .saturating_sub(i64::try_from(timeout).unwrap_or(i64::MAX));
-        let idle: Vec<Key> = self
-            .sessions
-            .values()
-            .filter(|s| s.seen.secs < limit)
-            .map(|s| s.key)
-            .collect();
-        for key in idle {
-            if let Some(session) = self.sessions.remove(&key) {
-                self.retire(session, Expiry::Idle);
+        let mut expired = false;
+        while let Some(&(key, secs, generation)) = self.by_seen.front() {
+            if secs >= limit {
+                break;
+            }
+            self.by_seen.pop_front();
+            let current = self
+                .sessions
+                .get(&key)
+                .is_some_and(|s| s.generation == generation && s.seen.secs == secs);
+            if current {
+                if let Some(session) = self.sessions.remove(&key) {
+                    self.retire(session, Expiry::Idle);
+                    expired = true;
+                }
             }
         }
-        self.compact_order();
+        if expired {
+            self.compact_order();
+        }
+        // One entry per session per second it was seen in: stale ones go
+        // when they reach the front, or here when they outnumber the rest.
+        if self.by_seen.len() > 2 * self.sessions.len() + 64 {
+            let sessions = &self.sessions;
+            self.by_seen.retain(|(key, secs, generation)| {
+                sessions
+                    .get(key)
+                    .is_some_and(|s| s.generation == *generation && s.seen.secs == *secs)
+            });
+        }
     }
 
     /// Ends every open session (end of input).
@@ -262,6 +338,7 @@ impl SessionTable {
         let mut all: Vec<Box<Session>> = self.sessions.drain().map(|(_, s)| s).collect();
         all.sort_by_key(|s| s.generation);
         self.order.clear();
+        self.by_seen.clear();
         for session in all {
             self.retire(session, Expiry::EndOfInput);
         }
@@ -270,6 +347,13 @@ impl SessionTable {
     /// A session leaves the table without its link-disconnect.
     fn retire(&mut self, session: Box<Session>, why: Expiry) {
         self.stored_rcpts = self.stored_rcpts.saturating_sub(session.stored_rcpts());
+        // Its final document takes the next sequence number.
+        remember(
+            &mut self.ended,
+            &mut self.ended_order,
+            session.key,
+            session.sequence() + 1,
+        );
         self.expired.push((session, why));
     }
 
@@ -283,11 +367,11 @@ impl SessionTable {
                 name: why.action().as_bytes(),
                 kind: None,
                 time: if why == Expiry::Idle {
-                    self.now
+                    self.time
                 } else {
                     session.last
                 },
-                sequence: session.counters.events,
+                sequence: session.sequence(),
                 version: Version::V0_7,
                 version_text: b"",
                 mail: None,
@@ -301,6 +385,21 @@ impl SessionTable {
                 session: &session,
                 event: info,
             });
+        }
+    }
+}
+
+/// Keeps the last sequence of an ended session, the oldest forgotten
+/// beyond [`ENDED_KEPT`].
+fn remember(ended: &mut IdMap<u64>, order: &mut VecDeque<(Key, u64)>, key: Key, sequence: u64) {
+    ended.insert(key, sequence);
+    order.push_back((key, sequence));
+    while order.len() > ENDED_KEPT {
+        if let Some((old, seq)) = order.pop_front() {
+            // The same id may have ended again since: keep the newer.
+            if ended.get(&old) == Some(&seq) {
+                ended.remove(&old);
+            }
         }
     }
 }

@@ -209,10 +209,12 @@ fn disconnect_forgets_the_session() {
     assert!(s.closed);
     assert_eq!(seq, 2);
     assert_eq!(run.table.open_sessions(), 0);
-    // An event after the end starts a new, partial session.
+    // An event after the end starts a new, partial session, whose
+    // sequence goes on: (subsystem, id, sequence) names one document.
     let (s, seq, _) = run.feed("report|0.6|9.5|smtp-in|protocol-client|00000000000000a1|NOOP");
     assert!(s.partial);
-    assert_eq!(seq, 1);
+    assert_eq!(seq, 3);
+    assert_eq!(s.counters.events, 1);
 }
 
 #[test]
@@ -424,4 +426,45 @@ fn auth_failures_and_reply_classes_are_counted() {
     let (s, _, _) = run.feed(&in6("protocol-server|00000000000000a1|250 ok"));
     let c = s.counters;
     assert_eq!((c.auth_failures, c.replies_4xx, c.replies_5xx), (2, 1, 1));
+}
+
+#[test]
+fn edge_idle_sweep_is_o_expired_not_o_open() {
+    // A sparse stream: 50,000 open sessions, then events a minute apart.
+    // Each sweep may only pass what expires, not every open session.
+    let mut run = Run::with(Limits {
+        max_sessions: 60_000,
+        idle_timeout_secs: 1_000_000,
+    });
+    run.feed("report|0.6|1000.0|smtp-in|link-connect|01|h|pass|1.2.3.4:5|6.7.8.9:25");
+    for id in 2..50_002u64 {
+        run.feed(&format!(
+            "report|0.6|1500.0|smtp-in|link-connect|{id:016x}|h|pass|1.2.3.4:5|6.7.8.9:25"
+        ));
+    }
+    let mut swept = std::time::Duration::ZERO;
+    for minute in 1..=2_000u64 {
+        let t = 1500 + 61 * minute;
+        run.feed(&format!(
+            "report|0.6|{t}.0|smtp-in|protocol-client|0000000000000002|NOOP"
+        ));
+        let started = std::time::Instant::now();
+        run.table.sweep_idle();
+        swept += started.elapsed();
+    }
+    run.table.drain_expired(|_| panic!("nothing is idle yet"));
+    println!("2,000 sweeps over 50,000 open sessions: {swept:?}");
+    // 2,000 scans of 50,000 sessions take seconds; 2,000 looks at the
+    // front of a queue, microseconds.
+    assert!(
+        swept < std::time::Duration::from_millis(200),
+        "2,000 sweeps over 50,000 open sessions took {swept:?}"
+    );
+    // Past the timeout, the idle ones go, the active one stays.
+    run.feed("report|0.6|1002000.0|smtp-in|protocol-client|0000000000000002|NOOP");
+    run.table.sweep_idle();
+    let mut ended = 0;
+    run.table.drain_expired(|_| ended += 1);
+    assert_eq!(ended, 50_000);
+    assert_eq!(run.table.open_sessions(), 1);
 }

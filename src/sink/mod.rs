@@ -1,5 +1,5 @@
 //! Where documents go. A sink only reports what happened; the policy (retry,
-//! buffer, drop and count) lives in [`queue`] and [`writer`], once for every
+//! buffer, drop and count) lives in [`queue`] and `writer`, once for every
 //! sink.
 //!
 //! Every blocking step of a sink (open, connect, write, send) ends by a

@@ -2,7 +2,7 @@
 //!
 //! The reading thread must never wait on the sink (smtpd's lka buffers
 //! reports without limit while we are slow), so documents are gathered in
-//! batches and handed to the writer thread ([`super::writer`]) through a
+//! batches and handed to the writer thread (`sink/writer.rs`) through a
 //! queue bounded by `--buffer-bytes`.
 //!
 //! The bound is on memory, not on document bytes: a batch counts with all

@@ -591,6 +591,69 @@ def burst(p: Ports, n: int = 200) -> list[SessionRecord]:
         return list(pool.map(lambda i: burst_one(p, i), range(n)))
 
 
+# Credentials a client sends after smtpd refused or ended its AUTH exchange:
+# smtpd reports those lines as sent (it masks only in its own AUTH states).
+# Each scenario's secrets are its own, so a needle names one scenario.
+AFTER_AUTH_SECRETS = {
+    "auth_refused_then_credentials": ("mallory", "After503-Pw-k7Zq"),
+    "auth_cancelled_then_blob": ("alice", "Cancelled-Blob-Pw-9x"),
+    "auth_failed_then_password": ("alice", "Typed-After-535-Pw-q4"),
+}
+
+
+def plain_blob(user: str, password: str) -> bytes:
+    return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+
+
+def auth_refused_then_credentials(p: Ports):
+    """AUTH LOGIN on a listener without AUTH (503), then the base64 user
+    name and password anyway, each answered 500."""
+    name = "auth_refused_then_credentials"
+    user, password = AFTER_AUTH_SECRETS[name]
+    rec, c = session(name, p)
+    expect(c.helo(b"refused-auth.client.test"), 250, "EHLO")
+    expect(c.cmd(b"AUTH LOGIN"), 503, "AUTH LOGIN where AUTH is not offered")
+    expect(c.cmd(base64.b64encode(user.encode())), 500, "base64 user name as a command")
+    expect(c.cmd(base64.b64encode(password.encode())), 500, "base64 password as a command")
+    c.message(b"refused-auth@client.test", [b"alice@example.test"])
+    c.quit()
+    return [rec]
+
+
+def auth_cancelled_then_blob(p: Ports):
+    """AUTH PLAIN, 334, `*` cancels (501), then the PLAIN blob as a line."""
+    name = "auth_cancelled_then_blob"
+    user, password = AFTER_AUTH_SECRETS[name]
+    rec, c = session(name, p, p.submission)
+    expect(c.helo(b"cancelled-auth.client.test"), 250, "EHLO")
+    c.starttls()
+    expect(c.helo(b"cancelled-auth.client.test"), 250, "EHLO after STARTTLS")
+    expect(c.cmd(b"AUTH PLAIN"), 334, "AUTH PLAIN")
+    expect(c.cmd(b"*"), 501, "* cancels")
+    expect(c.cmd(plain_blob(user, password)), 500, "the PLAIN blob as a command")
+    c.quit()
+    return [rec]
+
+
+def auth_failed_then_password(p: Ports):
+    """A failed AUTH PLAIN (535), then the password typed as a line."""
+    name = "auth_failed_then_password"
+    user, password = AFTER_AUTH_SECRETS[name]
+    rec, c = session(name, p, p.submission)
+    expect(c.helo(b"failed-auth.client.test"), 250, "EHLO")
+    c.starttls()
+    expect(c.helo(b"failed-auth.client.test"), 250, "EHLO after STARTTLS")
+    code = c.cmd(b"AUTH PLAIN " + plain_blob(user, password))
+    rec.auth.append(("PLAIN", user, code))
+    expect(code, 535, "AUTH PLAIN with a wrong password")
+    expect(c.cmd(password.encode()), 500, "the password as a command")
+    c.quit()
+    return [rec]
+
+
+AFTER_AUTH = [auth_refused_then_credentials, auth_cancelled_then_blob, auth_failed_then_password]
+
+
 # The main scenarios, in the order they run.  `relay` and `burst` are separate.
 MAIN: list[Callable[[Ports], list[SessionRecord]]] = [
     plain, rcpt_refused, rset_between, second_mail, null_sender, misc_commands,

@@ -21,10 +21,12 @@ Env: E2E_KEEP=1 keeps the temp dir, E2E_PORT_BASE moves the ports.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -324,6 +326,20 @@ def _on_alarm(_signum, _frame):
     raise RunTimeout(f"the e2e run took longer than {RUN_TIMEOUT} s (E2E_TIMEOUT)")
 
 
+def keep_for_elastic(h) -> None:
+    """With E2E_KEEP_DIR set, keep rsyslog's file and the recorded report
+    stream there, named after the smtpd: tests/elastic/test_chain.py ships
+    them through Filebeat into Elasticsearch after the e2e suites."""
+    keep = os.environ.get("E2E_KEEP_DIR")
+    if not keep:
+        return
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", SMTPD.name).strip("-")
+    Path(keep).mkdir(parents=True, exist_ok=True)
+    if h.json_out.exists():
+        shutil.copy(h.json_out, Path(keep) / f"{slug}.json")
+    Path(keep, f"{slug}.stream").write_bytes(h.capture_bytes())
+
+
 def execute(r: Run) -> None:
     t0 = time.monotonic()
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -339,7 +355,7 @@ def execute(r: Run) -> None:
         r.records = []
         r.records += driver.relay(p)  # first: its outgoing session idles ~10 s before QUIT
         r.records += driver.relay_unreachable(p)
-        r.records += driver.run(driver.MAIN + [driver.many_recipients], p)
+        r.records += driver.run(driver.MAIN + driver.AFTER_AUTH + [driver.many_recipients], p)
         tb = time.monotonic()
         r.records += driver.burst(p, BURST)
         print(f"  burst: {BURST} sessions in {time.monotonic() - tb:.1f} s", flush=True)
@@ -350,6 +366,7 @@ def execute(r: Run) -> None:
     finally:
         signal.alarm(0)
         h.stop()
+    keep_for_elastic(h)
     r.stream = stream.parse(h.capture_bytes())
     r.sessions = r.stream.sessions()
     r.lines = h.json_out.read_bytes().split(b"\n") if h.json_out.exists() else []
@@ -476,7 +493,9 @@ class E2E(unittest.TestCase):
         self.assertEqual([get(d, "event.action") for d in self.r.metrics], ["stats"])
         m = self.r.metrics[0]
         session_docs = sum(len(v) for v in self.r.by_session.values())
-        self.assertEqual(get(m, "opensmtpd.jsonlog.documents"), session_docs)
+        # documents: every document made, this one included (the same
+        # count as the exiting: line's); all before it delivered.
+        self.assertEqual(get(m, "opensmtpd.jsonlog.documents"), session_docs + 1)
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents_dropped"), 0)
         self.assertEqual(get(m, "opensmtpd.jsonlog.documents_delivered"), session_docs)
         self.assertEqual(get(m, "opensmtpd.jsonlog.lines_rejected"), 0)
@@ -607,6 +626,35 @@ class E2E(unittest.TestCase):
                 if user:
                     self.assertTrue(all(get(d, "user.name") == user for d in docs[j:]), f"{scen}: user.name after link-auth")
                 self.assertFalse(any(has(d, "user.name") for d in docs[:j]), f"{scen}: user.name before link-auth")
+
+    def test_no_credential_sent_after_auth_ended_is_written(self):
+        """smtpd reports a client's lines outside its own AUTH states as
+        sent: the base64 user and password after a 503, the PLAIN blob after
+        a cancelled exchange, the password typed after a 535. The recorded
+        stream holds them; no document and no stderr line may."""
+        by_name = {rec.scenario: rec for rec in self.r.records}
+        written = b"\n".join(self.r.lines).decode("utf-8", "replace")
+        stderr = "\n".join(self.r.harness.filter_stderr())
+        raw = self.r.harness.capture_bytes()
+        for scen, (user, password) in driver.AFTER_AUTH_SECRETS.items():
+            with self.subTest(scenario=scen):
+                whole = [password, base64.b64encode(password.encode()).decode(),
+                         driver.plain_blob(user, password).decode()]
+                needles = whole + [n[:8] for n in whole]
+                key, docs = self.rec_docs(by_name[scen])
+                self.assertTrue(docs, f"{scen}: no documents")
+                # smtpd itself reported the secret: the test is live.
+                self.assertTrue(any(n.encode() in raw for n in whole), f"{scen}: smtpd reported no secret")
+                for n in needles:  # not assertNotIn: it would print every document
+                    self.assertFalse(n in written, f"{scen}: {n!r} in the documents")
+                    self.assertFalse(n in stderr, f"{scen}: {n!r} on the filter's stderr")
+                shown = [(get(d, "opensmtpd.command", None), get(d, "opensmtpd.response", None))
+                         for d in docs if get(d, "event.action") == "protocol-server"]
+                masked = [r for c, r in shown if c == "********"]
+                self.assertTrue(masked, f"{scen}: no masked line in {shown}")
+                codes_only = re.compile(r"^[2-5][0-9][0-9]( [245]\.[0-9]{1,3}\.[0-9]{1,3})?$")
+                self.assertTrue(all(isinstance(r, str) and codes_only.match(r) for r in masked),
+                                f"{scen}: replies to masked lines keep codes only: {masked}")
 
     def test_recipients_and_reset(self):
         by_name = {rec.scenario: rec for rec in self.r.records}

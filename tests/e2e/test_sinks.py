@@ -491,7 +491,7 @@ class Size(SinkTest):
         p = b"report|0.6|1795100001.%06d|smtp-in|"
         long_session = [
             p % 1 + b"link-connect|b16b16b16b16b16c|long.client.test|pass|127.0.0.1:33334|127.0.0.1:25",
-            p % 2 + b"protocol-client|b16b16b16b16b16c|" + b"X" * 1_000_000,  # a 1 MB protocol line
+            p % 2 + b"protocol-client|b16b16b16b16b16c|NOOP " + b"X" * 1_000_000,  # a 1 MB command (bare base64 is masked)
             p % 3 + b"link-disconnect|b16b16b16b16b16c",
         ]
         f.feed(big + long_session)
@@ -528,9 +528,12 @@ class Logrotate(SinkTest):
         shipped = "/var/log/filter-jsonlog.json"
         self.assertIn(shipped, text)
         self.assertIn("/usr/lib/rsyslog/rsyslog-rotate", text)
-        # The private rsyslogd is not a service: HUP it by PID instead.
+        self.assertIn("/run/rsyslogd.pid", text, "the fallback without systemd")
+        # The private rsyslogd is not a service and has a pid file of its
+        # own: the systemd branch HUPs it by PID, the other reads its pid file.
         conf = (text.replace(shipped, str(r.out))
-                .replace("/usr/lib/rsyslog/rsyslog-rotate", f"kill -HUP {r.pid}"))
+                .replace("/usr/lib/rsyslog/rsyslog-rotate", f"kill -HUP {r.pid}")
+                .replace("/run/rsyslogd.pid", str(r.h.base / "rsyslog/rsyslogd.pid")))
         conf_path = r.h.base / "logrotate.conf"
         conf_path.write_text(conf)
         f = self.filter()

@@ -84,3 +84,54 @@ fn man_page_lints_clean() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The README's example document is what the binary writes, not a drawing of
+/// it: line 313 of the captured stream's replay, field for field.
+#[test]
+fn readme_example_document_is_what_the_binary_writes() {
+    let readme = repo_file("README.md");
+    let begin = "<!-- example-document:begin -->\n```json\n";
+    let start = readme.find(begin).expect("README has the example block") + begin.len();
+    let end = start + readme[start..].find("```").expect("the block ends");
+    let shown: serde_json::Value = serde_json::from_str(&readme[start..end]).unwrap();
+    let written = crate::util::replay(&crate::util::data("captured/debian-6.8.0p2-smtp-in.txt"));
+    let line = written.split(|b| *b == b'\n').nth(312).expect("313 lines");
+    let doc: serde_json::Value = serde_json::from_slice(line).unwrap();
+    assert_eq!(shown, doc, "README's example vs line 313 of the replay");
+}
+
+/// Every file the README links to or names by its path is in the repository.
+#[test]
+fn readme_names_only_files_that_exist() {
+    let readme = repo_file("README.md");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tops = [
+        "src/",
+        "tests/",
+        "docs/",
+        "examples/",
+        "schema/",
+        "elasticsearch/",
+        "filebeat/",
+        "dashboards/",
+        "debian/",
+        "benches/",
+        "fuzz/",
+        ".ci/",
+    ];
+    let mut missing = Vec::new();
+    for piece in readme.split(['(', ')', '`', ' ', '\n', '"', '\'']) {
+        let path = piece.trim_end_matches([',', '.', ':', ';']);
+        let path = path.split('#').next().unwrap_or(path);
+        if !tops.iter().any(|t| path.starts_with(t)) || path.contains(['*', '<', '{', '$']) {
+            continue;
+        }
+        if !root.join(path).exists() {
+            missing.push(path.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README names files not in the repository: {missing:?}"
+    );
+}

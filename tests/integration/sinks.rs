@@ -374,7 +374,11 @@ fn big_stream(rcpts: usize) -> Vec<String> {
     lines.push(format!(
         "link-connect|{long}|long.client.test|pass|127.0.0.1:33334|127.0.0.1:25"
     ));
-    lines.push(format!("protocol-client|{long}|{}", "X".repeat(1_000_000)));
+    // A command, not a bare run of base64 (which is masked as a secret).
+    lines.push(format!(
+        "protocol-client|{long}|NOOP {}",
+        "X".repeat(1_000_000)
+    ));
     lines.push(format!("link-disconnect|{long}"));
     lines
         .iter()
