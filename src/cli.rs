@@ -113,7 +113,8 @@ pub enum Command {
     /// on a problem.
     Check,
     /// Summarize filter-jsonlog documents (plain or gzip files, syslog
-    /// lines) as text, JSON or HTML; the filter options do not apply.
+    /// lines), joined to smtpd's mail log when given too, as text, JSON or
+    /// HTML; the filter options do not apply.
     Report(ReportArgs),
 }
 
@@ -140,7 +141,9 @@ pub struct ReportArgs {
     /// text (for a cron mail), json or html (one self-contained page).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t)]
     pub format: ReportFormat,
-    /// Files of documents (plain or gzip); `-` or none means stdin.
+    /// Files of documents and smtpd's mail log (/var/log/mail.log,
+    /// /var/log/maillog), plain or gzip, in any order; `-` or none means
+    /// stdin.
     pub files: Vec<PathBuf>,
 }
 

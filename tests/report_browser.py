@@ -151,6 +151,40 @@ def main():
             if bars < 1:
                 fail(f"{chart}: an SVG without bars")
 
+        # The delivery section (issue 20): a captured run's documents beside
+        # smtpd's mail log; its tables are in the DOM chromium built, with rows.
+        captured = os.path.join(ROOT, "tests/data/captured")
+        delivery = subprocess.run(
+            [BIN, "report", "--format", "html", os.path.join(captured, "opensmtpd-7.8.0p1-delivery.json"),
+             os.path.join(captured, "opensmtpd-7.8.0p1-delivery.mail.log")],
+            check=True, capture_output=True).stdout
+        delivery_page = os.path.join(OUT, "report-delivery.html")
+        with open(delivery_page, "wb") as f:
+            f.write(delivery)
+        profile = tempfile.mkdtemp(dir=tmp)
+        dom = subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                              "file://" + delivery_page], capture_output=True, timeout=180).stdout.decode(errors="replace")
+        for title, at_least in [("Delivery (smtpd&#39;s mail log joined to the documents)", 10),
+                                ("Delivery by recipient domain", 8),
+                                ("Delivery delay by recipient domain (tx-commit to delivery)", 2),
+                                ("Deferral and bounce reasons (stat=)", 5)]:
+            m = re.search(r"<h2>%s</h2>(.*?)</section>" % re.escape(title), dom, re.S)
+            if not m:
+                m = re.search(r"<h2>%s</h2>(.*?)</section>" % re.escape(title.replace("&#39;", "'")), dom, re.S)
+            if not m:
+                fail(f"delivery page: no section {title!r} in the DOM")
+            rows = m.group(1).count("<tr>") - 1
+            print(f"  DOM: {title.replace('&#39;', chr(39))}: {rows} rows")
+            if rows < at_least:
+                fail(f"delivery page: {title!r} has {rows} rows, want at least {at_least}")
+        shot = os.path.join(OUT, "report-delivery-phone.png")
+        profile = tempfile.mkdtemp(dir=tmp)
+        subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--window-size=412,2400",
+                        f"--screenshot={shot}", "--hide-scrollbars", "file://" + delivery_page],
+                       capture_output=True, timeout=180)
+        if not os.path.exists(shot):
+            fail("delivery page: no screenshot")
+
         pdf = os.path.join(OUT, "report.pdf")
         chromium_run(f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
         if not os.path.exists(pdf) or open(pdf, "rb").read(5) != b"%PDF-" or os.path.getsize(pdf) < 10_000:

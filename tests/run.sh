@@ -131,6 +131,21 @@ if ! FILTER_JSONLOG_BIN="$BIN" "$PY" tests/elastic/chain.py; then
 fi
 rm -rf "$E2E_KEEP_DIR"
 
+# Issue 20: every delivery outcome for real under both smtpds, the report's
+# delivery.* against an independent count over the raw mail log; one line:
+#     delivery: 12 outcomes joined (6.8.0p2), 12 (7.8.0p1), 0 disagree with the mail log
+echo "== End-to-end delivery outcomes (smtpd's mail log joined to the documents)"
+dlog=$(mktemp)
+system_suite "e2e-delivery Debian" env -u E2E_SMTPD FILTER_JSONLOG_BIN="$BIN" \
+    "$PY" tests/e2e/test_delivery.py > >(tee -a "$dlog")
+if [ -n "${smtpd78:-}" ] && [ -x "$smtpd78" ]; then
+    system_suite "e2e-delivery $name" env E2E_SMTPD="$smtpd78" E2E_SMTPD_NAME="$name" \
+        FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_delivery.py > >(tee -a "$dlog")
+fi
+sleep 0.2  # the tee processes finish writing
+"$PY" tests/e2e/test_delivery.py --summarize "$dlog"
+rm -f "$dlog"
+
 echo "== End-to-end sinks (rsyslogd restarts, rotation, sizes)"
 system_suite "e2e sinks" env FILTER_JSONLOG_BIN="$BIN" "$PY" tests/e2e/test_sinks.py
 

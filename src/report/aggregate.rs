@@ -83,7 +83,23 @@ impl Report {
             input.repeated += 1;
             return;
         }
-        if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
+        let in_window = !(self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u));
+        if action == "tx-commit" {
+            // Outside the window too: their delivery lines are then known,
+            // not "not in documents".
+            if let Some(tx) = &doc.tx {
+                match doc.subsystem.as_ref().map(|s| s.as_str()) {
+                    Some("smtp-in") => {
+                        let local = doc.source_ip.is_none();
+                        self.delivery.accepted(tx, t, in_window, local);
+                    }
+                    Some("smtp-out") => self.delivery.relayed(tx, t, in_window),
+                    _ => {}
+                }
+            }
+        }
+        let input = &mut self.input;
+        if !in_window {
             input.outside_window += 1;
             return;
         }

@@ -54,6 +54,8 @@ pub struct Rcpt<'a> {
     pub address: Option<Str<'a>>,
     /// ok, permfail or tempfail.
     pub result: Option<Str<'a>>,
+    /// The envelopes the queue made for it (tx-envelope).
+    pub envelope_ids: Vec<Str<'a>>,
 }
 
 /// `opensmtpd.transaction`.
@@ -435,6 +437,7 @@ impl Tx<'_> {
                 .map(|r| Rcpt {
                     address: own(r.address),
                     result: own(r.result),
+                    envelope_ids: Vec::new(),
                 })
                 .collect(),
             rcpt_accepted: self.rcpt_accepted,
@@ -474,6 +477,7 @@ impl<'de> Visitor<'de> for RcptList<'_, 'de> {
             self.0.push(Rcpt {
                 address: item.address,
                 result: item.result,
+                envelope_ids: item.envelope_ids.unwrap_or_default(),
             });
         }
         Ok(())
@@ -486,6 +490,8 @@ struct RcptItem<'a> {
     address: Option<Str<'a>>,
     #[serde(borrow)]
     result: Option<Str<'a>>,
+    #[serde(borrow)]
+    envelope_ids: Option<Vec<Str<'a>>>,
 }
 
 #[cfg(test)]

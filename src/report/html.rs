@@ -1,6 +1,7 @@
 //! The HTML form: one self-contained page (no script, no font, no external
 //! anything), charts as inline SVG, readable on a phone and printable.
 
+use super::delivery;
 use super::summary::Summary;
 use super::svg::{bars, shares};
 use super::tables::{self, bytes, percent, Marks, Rows, Tables};
@@ -154,8 +155,20 @@ pub fn render(s: &Summary) -> String {
         ),
         ("AUTH failures", s.auth_failures.attempts.to_string()),
     ];
+    let delivery_cards = s.delivery.as_ref().map(|d| {
+        [
+            ("recipients delivered", d.delivered.to_string()),
+            (
+                "deferred, bounced, expired",
+                format!("{} / {} / {}", d.deferred, d.bounced, d.expired),
+            ),
+        ]
+    });
     p.0.push_str("<div class=cards>");
-    for (name, value) in cards {
+    for (name, value) in cards
+        .into_iter()
+        .chain(delivery_cards.into_iter().flatten())
+    {
         let _ = write!(
             p.0,
             "<div class=card><b>{}</b><span>{}</span></div>",
@@ -254,6 +267,35 @@ pub fn render(s: &Summary) -> String {
         "rollbacks",
         &s.outbound.rollbacks_by_reply,
     );
+    delivery::relay_delay_table(&mut p, &s.relay_delay);
+    match &s.delivery {
+        Some(d) => {
+            let figures = delivery::figures(d)
+                .into_iter()
+                .map(|(name, value, note)| {
+                    let key = if note.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{name} {note}")
+                    };
+                    (key, vec![value])
+                })
+                .collect();
+            p.table(
+                "Delivery (smtpd's mail log joined to the documents)",
+                &["count"],
+                figures,
+            );
+            delivery::tables(&mut p, d);
+        }
+        None => {
+            let _ = write!(
+                p.0,
+                "<section id=delivery><h2>Delivery</h2><p class=note>{}</p></section>",
+                esc(delivery::absent(s.input.read.maillog_lines))
+            );
+        }
+    }
     let input = tables::input(s)
         .into_iter()
         .filter_map(|f| Some((f.page?.to_string(), vec![f.value.to_string()])))

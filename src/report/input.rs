@@ -4,6 +4,7 @@
 //! counted, none fatal.
 
 use super::doc::Doc;
+use super::maillog;
 use super::state::Report;
 use flate2::bufread::GzDecoder;
 use serde::de::IgnoredAny;
@@ -192,7 +193,7 @@ impl Report {
             .position(|&b| b == b'{')
             .and_then(|at| line.get(at..))
         else {
-            self.input.not_documents.not_json += 1;
+            self.not_document(line);
             return;
         };
         match Doc::parse(json) {
@@ -213,9 +214,25 @@ impl Report {
                 } else if serde_json::from_slice::<IgnoredAny>(json).is_ok() {
                     self.input.not_documents.other_programs += 1;
                 } else {
-                    self.input.not_documents.not_json += 1;
+                    self.not_document(line);
                 }
             }
+        }
+    }
+}
+
+impl Report {
+    /// A line that is no document: a mail log's (smtpd's delivery lines
+    /// are read, any other counted), else not JSON.
+    fn not_document(&mut self, line: &[u8]) {
+        let Some(log) = maillog::split(line) else {
+            self.input.not_documents.not_json += 1;
+            return;
+        };
+        self.input.maillog_lines += 1;
+        if let Some(text) = log.smtpd {
+            let window = (self.since, self.until);
+            self.delivery.smtpd_line(line, text, log.time, window);
         }
     }
 }

@@ -12,9 +12,11 @@
 //! (`topn`), never by the size of the input.
 
 mod aggregate;
+mod delivery;
 mod doc;
 mod html;
 mod input;
+mod maillog;
 mod state;
 mod summary;
 mod svg;

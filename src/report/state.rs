@@ -63,6 +63,15 @@ pub struct Input {
     pub sessions_evicted: u64,
     /// Documents after the last hour bucket kept.
     pub hours_dropped: u64,
+    /// Lines of a mail log (a syslog header, or smtpd's own text) that were
+    /// not documents: read for smtpd's delivery lines, the rest counted.
+    pub maillog_lines: u64,
+    /// Of those, smtpd's.
+    pub maillog_smtpd_lines: u64,
+    /// smtpd's delivery and queue lines that could not be read.
+    pub maillog_malformed: u64,
+    /// Envelopes beyond the join's memory bound, not followed.
+    pub maillog_not_followed: u64,
 }
 
 /// Lines that were not filter-jsonlog documents.
@@ -376,6 +385,8 @@ pub struct Report {
     pub last: Option<i64>,
     pub(super) seen: Seen,
     pub(super) open: OpenSessions,
+    /// smtpd's mail log joined to the documents.
+    pub delivery: super::delivery::Deliveries,
     /// The files read, by device and inode.
     pub(super) files_read: HashSet<(u64, u64)>,
 }
@@ -403,6 +414,7 @@ impl Report {
             last: None,
             seen: Seen::default(),
             open: OpenSessions::default(),
+            delivery: super::delivery::Deliveries::default(),
             files_read: HashSet::new(),
         }
     }
@@ -410,6 +422,9 @@ impl Report {
     /// Counts what is still held; call once at the end of input.
     pub fn finish(&mut self) {
         self.input.sessions_evicted = self.open.evictions;
+        self.input.maillog_smtpd_lines = self.delivery.smtpd_lines;
+        self.input.maillog_malformed = self.delivery.malformed;
+        self.input.maillog_not_followed = self.delivery.not_followed;
         for p in self.open.drain_pending() {
             self.flush_pending(p);
         }

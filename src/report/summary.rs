@@ -270,6 +270,11 @@ pub struct Summary {
     pub timeouts: Timeouts,
     pub fcrdns: Fcrdns,
     pub outbound: Outbound,
+    /// smtpd's mail log joined to the documents; `null` without one.
+    pub delivery: Option<super::delivery::DeliverySummary>,
+    /// smtp-in to smtp-out `tx-commit` of the same message, from the
+    /// documents alone.
+    pub relay_delay: super::delivery::RelayDelay,
     pub hours: Vec<HourRow>,
 }
 

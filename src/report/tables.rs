@@ -391,6 +391,13 @@ pub fn input(s: &Summary) -> Vec<Figure> {
         ),
         figure("  too long", None, n.too_long, ""),
         figure(
+            "mail log lines",
+            Some("mail log lines"),
+            i.maillog_lines,
+            "(read for smtpd's delivery lines)",
+        ),
+        figure("  smtpd's", None, i.maillog_smtpd_lines, ""),
+        figure(
             "documents with unknown fields",
             Some("documents with unknown fields"),
             i.unknown_fields,
@@ -405,6 +412,22 @@ pub fn input(s: &Summary) -> Vec<Figure> {
             None,
             i.shortened_recipient_lists,
             "(per-address figures miss some)",
+        ));
+    }
+    if i.maillog_malformed > 0 {
+        figures.push(figure(
+            "  smtpd's lines not understood",
+            None,
+            i.maillog_malformed,
+            "",
+        ));
+    }
+    if i.maillog_not_followed > 0 {
+        figures.push(figure(
+            "envelopes not followed",
+            None,
+            i.maillog_not_followed,
+            "(memory bound of the delivery join)",
         ));
     }
     if i.sessions_evicted > 0 {

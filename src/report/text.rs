@@ -1,5 +1,6 @@
 //! The text form: plain ASCII columns that read well in a cron mail.
 
+use super::delivery;
 use super::summary::Summary;
 use super::tables::{self, bytes, percent, Marks, Rows, Tables};
 use super::time;
@@ -234,9 +235,23 @@ pub fn render(s: &Summary) -> String {
         &ob.without_delivery_by_destination,
     );
 
+    delivery(&mut o, s);
     traffic(&mut o, s);
     input(&mut o, s);
     o.0
+}
+
+fn delivery(o: &mut Out, s: &Summary) {
+    delivery::relay_delay_table(o, &s.relay_delay);
+    o.heading("Delivery (smtpd's mail log joined to the documents)");
+    let Some(d) = &s.delivery else {
+        let _ = writeln!(o.0, "  {}", delivery::absent(s.input.read.maillog_lines));
+        return;
+    };
+    for (name, value, note) in delivery::figures(d) {
+        o.figure(name, value, note);
+    }
+    delivery::tables(o, d);
 }
 
 fn traffic(o: &mut Out, s: &Summary) {

@@ -310,5 +310,6 @@ fn auth_failures_and_replies_match_the_oracle() {
     }
 }
 
+mod delivery;
 mod docs;
 mod input;

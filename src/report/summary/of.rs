@@ -220,6 +220,8 @@ impl Summary {
                 sessions_without_delivery: totals.undelivered_out,
                 without_delivery_by_destination: rows(&t.undelivered_by_destination, n),
             },
+            delivery: r.delivery.summary(n),
+            relay_delay: r.delivery.relay_delay(n),
             hours: r
                 .hours
                 .iter()
