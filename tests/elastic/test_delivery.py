@@ -60,6 +60,9 @@ DEBIAN_SMTPD = Path("/usr/sbin/smtpd")
 # (tests/data/maillog/capture.sh): the lines syslog gets, without header.
 REAL_LOGS = {"6.8.0p2": REPO / "tests" / "data" / "maillog" / "debian-6.8.0p2.log",
              "7.8.0p1": REPO / "tests" / "data" / "maillog" / "opensmtpd-7.8.0p1.log"}
+# Debian 12's rsyslog file (RFC 3339 header) of tests/e2e/test_delivery.py's
+# 7.8.0p1 run: the lines exactly as Filebeat reads them.
+RSYSLOG_MAILLOG = REPO / "tests" / "data" / "captured" / "opensmtpd-7.8.0p1-delivery.mail.log"
 CI = os.environ.get("CI") == "true"
 
 # The formats as printf sees them (PRIx64 is lx on amd64, PRIx32 x).
@@ -430,6 +433,31 @@ class FilebeatInputs(unittest.TestCase):
                 self.assertIn("timezone", e["event"])
                 self.assertEqual(e["@metadata"].get("raw_index"), "logs-opensmtpd.delivery-default")
                 self.assertEqual(e["@metadata"].get("pipeline"), "logs-opensmtpd.delivery")
+
+
+class RsyslogFile(unittest.TestCase):
+    def test_rsyslog_mail_log(self):
+        if not RSYSLOG_MAILLOG.exists():
+            self.skipTest(f"no {RSYSLOG_MAILLOG}")
+        text = RSYSLOG_MAILLOG.read_text(encoding="utf-8")
+        lines = RealLines().delivery_lines(text)
+        self.assertGreater(len(lines), 10)
+        rxs = [re.compile(r) for r in delivery_input(configs()["filebeat.yml"])["include_lines"]]
+        self.assertEqual([l for l in text.splitlines() if any(r.search(l) for r in rxs)], lines)
+        docs = []
+        for line in lines:
+            got = Grok().parse(line)
+            self.assertIsNotNone(got, line)
+            self.assertEqual((got["log.syslog.hostname"], got["log.syslog.appname"]), ("vm", "smtpd"))
+            docs.append(PainlessScript().ctx_for(line))
+        out = PainlessScript().run_script(docs)
+        self.assertEqual([d.get("error") for d in out], [None] * len(lines))
+        statuses = {d["opensmtpd"]["delivery"]["status"] for d in out}
+        self.assertTrue({"delivered", "deferred", "bounced", "expired"} <= statuses, statuses)
+        # the _id's inputs: distinct for every line
+        keys = {(d["_tmp"]["id_host"], d["_tmp"]["id_time"], d["opensmtpd"]["delivery"].get("envelope_id"),
+                 d["event"]["action"], d["opensmtpd"]["delivery"]["result"]) for d in out}
+        self.assertEqual(len(keys), len(out))
 
 
 class PainlessScript(unittest.TestCase):
