@@ -73,7 +73,10 @@ if [ -n "$RETENTION" ]; then
     fi
 fi
 put _index_template/logs-opensmtpd.jsonlog "$here/index-template.json"
-echo "done: documents sent to logs-opensmtpd.jsonlog-<namespace> now get the template and the pipeline"
+# smtpd's delivery lines from the mail log (filebeat/*.yml, input opensmtpd-delivery).
+put _ingest/pipeline/logs-opensmtpd.delivery "$here/delivery-pipeline.json"
+put _index_template/logs-opensmtpd.delivery "$here/delivery-index-template.json"
+echo "done: documents sent to logs-opensmtpd.jsonlog-<namespace> and logs-opensmtpd.delivery-<namespace> now get their templates and pipelines"
 if [ -n "$RETENTION" ]; then
     echo "retention $RETENTION ($RETENTION_MODE) applies to data streams created from now on; for an existing one see elasticsearch/README.md (Retention)"
 fi

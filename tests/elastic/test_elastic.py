@@ -836,6 +836,8 @@ PROCESSORS = {
     "drop_fields": {"fields", "ignore_missing"},
     "syslog": {"field", "format", "timezone", "overwrite_keys", "ignore_missing", "ignore_failure"},
     "add_fields": {"target", "fields"},
+    "drop_event": set(),
+    "add_locale": {"format"},
 }
 OUTPUT_ES = {"hosts", "index", "pipeline", "api_key", "username", "password", "protocol", "path", "headers",
              "ssl.certificate_authorities", "ssl.verification_mode", "ssl.certificate", "ssl.key",
@@ -962,8 +964,10 @@ class Filebeat(unittest.TestCase):
         # set them, naming the data stream it writes to (issue 13 point 7).
         for path, cfg in self.configs(uncomment=False):
             with self.subTest(file=path.name):
-                want = dict(zip(("type", "dataset", "namespace"), cfg["output.elasticsearch"]["index"].split("-")))
                 for inp in cfg["filebeat.inputs"]:
+                    # An input's own index (the delivery lines) wins over the output's.
+                    index = inp.get("index", cfg["output.elasticsearch"]["index"])
+                    want = dict(zip(("type", "dataset", "namespace"), index.split("-")))
                     added = [p["add_fields"] for p in inp.get("processors", []) if "add_fields" in p]
                     self.assertIn({"target": "data_stream", "fields": want}, added)
 
@@ -973,6 +977,8 @@ class Filebeat(unittest.TestCase):
         # text stays in message unless a drop_fields removes it.
         for path, cfg in self.configs(uncomment=False):
             for inp in cfg["filebeat.inputs"]:
+                if inp.get("index", "").startswith("logs-opensmtpd.delivery-"):
+                    continue  # mail log lines, not documents: message is what the pipeline parses
                 with self.subTest(file=path.name):
                     parsers = [list(p)[0] for p in inp.get("parsers", [])]
                     procs = inp.get("processors", [])
@@ -992,6 +998,10 @@ class Filebeat(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
+
+
+# load.sh then loads the delivery data stream's assets (tests/elastic/test_delivery.py).
+DELIVERY_PUTS = ("/_ingest/pipeline/logs-opensmtpd.delivery", "/_index_template/logs-opensmtpd.delivery")
 
 
 class Retention(unittest.TestCase):
@@ -1038,6 +1048,11 @@ class Retention(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         return seen
 
+    def test_delivery_assets_loaded(self):
+        seen = self.run_load()
+        self.assertEqual(seen[-2][2], json.loads((REPO / "elasticsearch" / "delivery-pipeline.json").read_text()))
+        self.assertEqual(seen[-1][2], json.loads((REPO / "elasticsearch" / "delivery-index-template.json").read_text()))
+
     def test_component_template_is_composed(self):
         t = json.loads(TEMPLATE.read_text())
         self.assertIn("logs-opensmtpd.jsonlog@custom", t["composed_of"])
@@ -1046,7 +1061,8 @@ class Retention(unittest.TestCase):
     def test_without_retention(self):
         seen = self.run_load()
         self.assertEqual([p for m, p, b in seen], ["/_ingest/pipeline/logs-opensmtpd.jsonlog",
-                                                   "/_index_template/logs-opensmtpd.jsonlog"])
+                                                   "/_index_template/logs-opensmtpd.jsonlog",
+                                                   *DELIVERY_PUTS])
         self.assertEqual(seen[0][2], json.loads(PIPELINE.read_text()))
         self.assertEqual(seen[1][2], json.loads(TEMPLATE.read_text()))
 
@@ -1054,7 +1070,8 @@ class Retention(unittest.TestCase):
         seen = self.run_load(RETENTION="30d")
         self.assertEqual([p for m, p, b in seen], ["/_ingest/pipeline/logs-opensmtpd.jsonlog",
                                                    "/_component_template/logs-opensmtpd.jsonlog@custom",
-                                                   "/_index_template/logs-opensmtpd.jsonlog"])
+                                                   "/_index_template/logs-opensmtpd.jsonlog",
+                                                   *DELIVERY_PUTS])
         comp = seen[1][2]["template"]
         self.assertEqual(comp["lifecycle"], {"data_retention": "30d"})
         # logs@settings names the ILM policy "logs" (no delete phase), which
@@ -1066,7 +1083,8 @@ class Retention(unittest.TestCase):
         self.assertEqual([p for m, p, b in seen], ["/_ingest/pipeline/logs-opensmtpd.jsonlog",
                                                    "/_ilm/policy/logs-opensmtpd.jsonlog",
                                                    "/_component_template/logs-opensmtpd.jsonlog@custom",
-                                                   "/_index_template/logs-opensmtpd.jsonlog"])
+                                                   "/_index_template/logs-opensmtpd.jsonlog",
+                                                   *DELIVERY_PUTS])
         phases = seen[1][2]["policy"]["phases"]
         self.assertEqual(phases["delete"], {"min_age": "400d", "actions": {"delete": {}}})
         self.assertIn("rollover", phases["hot"]["actions"])
