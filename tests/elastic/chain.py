@@ -187,7 +187,11 @@ class Chain(unittest.TestCase):
         cmd = [cls.filebeat, "-e", "--strict.perms=false", "-c", str(FILEBEAT_YML),
                "--path.home", str(home), "--path.data", str(home / "data"), "--path.logs", str(home / "logs"),
                "-E", f"output.elasticsearch.hosts=[\"{cls.url}\"]",
-               "-E", f"filebeat.inputs.0.paths=[\"{cls.tmp / 'in'}/*.json\"]"]
+               "-E", f"filebeat.inputs.0.paths=[\"{cls.tmp / 'in'}/*.json\"]",
+               # The second input reads smtpd's delivery lines from the mail
+               # log: never this machine's, and its pipeline needs ingest
+               # processors this node lacks (tests/elastic/es/README.md).
+               "-E", "filebeat.inputs.1.enabled=false"]
         t0 = time.monotonic()
         log = open(home / "stderr.log", "wb")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=home)
