@@ -53,7 +53,7 @@ pub struct FilterUser {
 /// The names smtpd's `SMTPD_USER` has: Debian's package, then upstream's.
 const FILTER_USERS: [&str; 2] = ["opensmtpd", "_smtpd"];
 
-/// The users of [`FILTER_USERS`] that `passwd` (the text of /etc/passwd)
+/// The users of `FILTER_USERS` that `passwd` (the text of /etc/passwd)
 /// has.
 pub fn filter_users(passwd: &str) -> Vec<FilterUser> {
     FILTER_USERS
