@@ -231,16 +231,7 @@ pub fn render(s: &Summary) -> String {
         )
     );
 
-    p.rows(
-        "TLS versions (smtp-in)",
-        "sessions",
-        &s.tls.smtp_in.versions,
-    );
-    p.rows(
-        "TLS versions (smtp-out)",
-        "sessions",
-        &s.tls.smtp_out.versions,
-    );
+    tables::tls_versions(&mut p, s);
     tables::traffic(
         &mut p,
         s,

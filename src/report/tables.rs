@@ -201,6 +201,20 @@ fn clients(rows: &[ClientRow]) -> Rows {
 
 /// From the recipient domains to the refused recipient domains: the same
 /// tables in both forms; `domain_columns` names the domain tables' columns.
+/// The TLS versions of both subsystems' sessions.
+pub fn tls_versions(o: &mut impl Tables, s: &Summary) {
+    o.rows(
+        "TLS versions (smtp-in)",
+        "sessions",
+        &s.tls.smtp_in.versions,
+    );
+    o.rows(
+        "TLS versions (smtp-out)",
+        "sessions",
+        &s.tls.smtp_out.versions,
+    );
+}
+
 pub fn traffic(o: &mut impl Tables, s: &Summary, domain_columns: &[&str]) {
     for (title, rows) in [
         (

@@ -151,16 +151,7 @@ pub fn render(s: &Summary) -> String {
             &format!("{} TLS, {} plaintext", c.tls, c.plaintext),
         );
     }
-    o.rows(
-        "TLS versions (smtp-in)",
-        "sessions",
-        &s.tls.smtp_in.versions,
-    );
-    o.rows(
-        "TLS versions (smtp-out)",
-        "sessions",
-        &s.tls.smtp_out.versions,
-    );
+    tables::tls_versions(&mut o, s);
 
     tables::traffic(
         &mut o,
