@@ -3,29 +3,7 @@
 //! under every privacy option; no secret may reach a document or stderr,
 //! and under a privacy option no address or user name either.
 
-use crate::util::{both_modes, temp};
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64(data: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use crate::util::{base64, both_modes, temp};
 
 /// One AUTH attempt: the lines of the exchange (`C:` client, `S:` server)
 /// with `{plain}`, `{user}`, `{pass}`, … standing for the session's secrets.

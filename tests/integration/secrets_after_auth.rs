@@ -4,31 +4,10 @@
 //! clear under 6.8.0p2 and 7.8.0p1, replayed as smtpd reports them, in
 //! replay and filter mode, under the default options.
 
-use crate::util::{both_modes, get};
+use crate::util::{base64, both_modes, get};
 
 const USER: &str = "zq-mailuser";
 const PASS: &str = "Tr0ub4dor&3-horse";
-
-fn base64(data: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 fn plain() -> String {
     base64(format!("\0{USER}\0{PASS}").as_bytes())
