@@ -460,10 +460,12 @@ def outputs() -> dict[Path, str]:
     return {TEMPLATE_OUT: render(build_template()), PIPELINE_OUT: render(build_pipeline())}
 
 
-def main(argv: list[str]) -> int:
+def write_or_check(outputs: dict[Path, str], argv: list[str], command: str) -> int:
+    """Writes the generated files, or with --check says which are stale
+    (the tests run it so: a hand edit of a generated file fails them)."""
     check = "--check" in argv
     stale = []
-    for path, text in outputs().items():
+    for path, text in outputs.items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current != text:
             stale.append(path)
@@ -471,12 +473,15 @@ def main(argv: list[str]) -> int:
                 path.write_text(text, encoding="utf-8")
     if check and stale:
         for path in stale:
-            print(f"stale: {path.relative_to(REPO)} (run python3 elasticsearch/generate.py)", file=sys.stderr)
+            print(f"stale: {path.relative_to(REPO)} (run python3 {command})", file=sys.stderr)
         return 1
     for path in stale:
         print(f"wrote {path.relative_to(REPO)}")
     return 0
 
+
+def main(argv: list[str]) -> int:
+    return write_or_check(outputs(), argv, "elasticsearch/generate.py")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

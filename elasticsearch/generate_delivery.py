@@ -311,22 +311,7 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
-    for path, text in outputs().items():
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current != text:
-            stale.append(path)
-            if not check:
-                path.write_text(text, encoding="utf-8")
-    if check and stale:
-        for path in stale:
-            print(f"stale: {path.relative_to(REPO)} (run python3 elasticsearch/generate_delivery.py)", file=sys.stderr)
-        return 1
-    for path in stale:
-        print(f"wrote {path.relative_to(REPO)}")
-    return 0
-
+    return generate.write_or_check(outputs(), argv, "elasticsearch/generate_delivery.py")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
