@@ -25,6 +25,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import unittest
 from functools import lru_cache
 from pathlib import Path
@@ -146,8 +147,18 @@ def corpora() -> tuple:
 
 @lru_cache(maxsize=None)
 def documents(name: str) -> tuple:
-    lines = dict(corpora())[name]
+    return documents_of(dict(corpora())[name])
+
+
+def documents_of(lines) -> tuple:
     return tuple(twin(line, "mx", f"2026-12-06T11:{i // 60:02d}:{i % 60:02d}.000Z") for i, line in enumerate(lines))
+
+
+def sample_lines() -> tuple:
+    """test_delivery's lines printed from smtpd's formats: delays of seconds
+    to days, which the real runs (all delivered within a second) lack, so
+    that the node's percentiles meet the evaluator's on values that differ."""
+    return tuple(td.HEADERS[0] + line for line, _ in td.samples())
 
 
 def delivery_types() -> dict:
@@ -432,6 +443,64 @@ class AgainstTheReport(unittest.TestCase):
                 self.assertLess(r, p / NS + 1)
         self.figures.append(f"delay median/p90/max {med / NS:g}/{p90 / NS:g}/{mx / NS:g} s (report "
                             f"{rd['median']}/{rd['p90']}/{rd['max']} s)")
+
+
+
+class ElasticsearchComputes(unittest.TestCase):
+    """The same panels computed by a real Elasticsearch node (esnode: ES_URL,
+    a node started by hand, or one started here) over the same documents,
+    indexed through the delivery index template into a data stream: the
+    request Kibana sends (kibana_request), answered by the node, must equal
+    the evaluator key for key.  pipeline=_none: the node has no ingest
+    processors; the documents carry what the pipeline's twin adds."""
+
+    @classmethod
+    def setUpClass(cls):
+        import esnode
+        import test_es_panels as tep
+        cls.tep, cls.esnode = tep, esnode
+        esnode.url()
+        template = json.loads((REPO / "elasticsearch" / "delivery-index-template.json").read_text())
+        esnode.request("PUT", "_index_template/logs-opensmtpd.delivery", template)
+        stamp = time.strftime("%H%M%S")
+        cls.index, cls.types, cls.docs = {}, {}, {}
+        for name, raw in list(corpora()) + [("samples", sample_lines())]:
+            index = f"logs-opensmtpd.delivery-panels{re.sub(r'[^a-z0-9]', '', name)}{stamp}"
+            lines = []
+            for d in documents_of(raw):
+                lines += ['{"create":{}}', json.dumps(tep.source_of(d))]
+            _, answer = esnode.request("POST", f"{index}/_bulk?pipeline=_none&refresh=true",
+                                       ndjson="\n".join(lines) + "\n")
+            errors = [i for i in answer["items"] if i["create"].get("error")]
+            assert not errors, json.dumps(errors[:3])
+            _, mapping = esnode.request("GET", f"{index}/_mapping")
+            (m,) = mapping.values()
+            cls.types[name] = {k: v.get("type", "object") for k, v in
+                               tep.flatten_mapping(m["mappings"]["properties"]).items()}
+            cls.index[name], cls.docs[name] = index, list(documents_of(raw))
+        cls.computed = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        print(f"\n  delivery panels computed by Elasticsearch: {cls.computed} (panel, log) pairs agree with the "
+              "evaluator", file=sys.stderr)
+
+    def test_every_delivery_panel(self):
+        tep = self.tep
+        for title, attrs in sorted(delivery_panels().items()):
+            for name in self.index:
+                with self.subTest(panel=title, log=name):
+                    # EsPanels' request and comparison, on this class's index and types.
+                    shim = type("Shim", (), {"types": {name: self.types[name]}, "index": {name: self.index[name]},
+                                             "query": tep.EsPanels.query})()
+                    layer, view = tep.EsPanels.lens(shim, attrs, name, None)
+                    want = evaluate_lens(attrs, self.docs[name], types=delivery_types())
+                    problems = tep.EsPanels.compare(shim, layer, {(k, False): v for (k, _), v in view.items()},
+                                                    want, exhaustive=True)
+                    self.assertEqual(problems, [], "\n".join(problems))
+                    self.assertTrue(want)
+                    self.computed += 1
+                    type(self).computed = self.computed
 
 
 if __name__ == "__main__":
