@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # The module, not its TestCase classes: imported names would run again here.
 import test_delivery as td  # noqa: E402
-from test_elastic import REPO, flatten_doc  # noqa: E402
+from test_elastic import REPO, filter_binary, flatten_doc  # noqa: E402
 from test_panels import GEN, evaluate_lens, percentile, saved_objects  # noqa: E402
 
 CAPTURED_DOCS = REPO / "tests" / "data" / "captured" / "opensmtpd-7.8.0p1-delivery.json"
@@ -317,16 +317,9 @@ class TwinAgainstPainless(unittest.TestCase):
 # The report's figures for the 7.8.0p1 run whose documents were captured.
 
 
-def report_binary() -> Path:
-    built = REPO / "target" / "release" / "filter-jsonlog"
-    if not built.exists():
-        subprocess.run(["cargo", "build", "--release", "--locked", "-q"], cwd=REPO, check=True)
-    return built
-
-
 @lru_cache(maxsize=None)
 def report() -> dict:
-    res = subprocess.run([str(report_binary()), "report", "--format", "json", str(CAPTURED_DOCS),
+    res = subprocess.run([str(filter_binary()), "report", "--format", "json", str(CAPTURED_DOCS),
                           str(td.RSYSLOG_MAILLOG)], capture_output=True, text=True, check=True)
     return json.loads(res.stdout)["delivery"]
 
