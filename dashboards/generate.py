@@ -50,6 +50,11 @@ DATA_VIEW_ID = "opensmtpd-jsonlog"
 DATA_VIEW_TITLE = "logs-opensmtpd.jsonlog-*"
 DATA_VIEW_NAME = "OpenSMTPD (filter-jsonlog)"
 TITLE_PREFIX = "[OpenSMTPD jsonlog] "
+# The second data stream: smtpd's own delivery lines from the mail log
+# (elasticsearch/delivery-pipeline.json, schema/delivery-fields.json).
+DELIVERY_VIEW_ID = "opensmtpd-delivery"
+DELIVERY_VIEW_TITLE = "logs-opensmtpd.delivery-*"
+DELIVERY_VIEW_NAME = "OpenSMTPD deliveries (mail log)"
 
 # What filter-jsonlog's --events summaries writes (src/select.rs SUMMARIES).
 SUMMARIES_EVENTS = ("tx-commit", "tx-rollback", "link-disconnect", "session-expired", "session-evicted",
@@ -86,6 +91,11 @@ def load_types() -> dict[str, str]:
     return types
 
 
+def load_delivery_types() -> dict[str, str]:
+    path = REPO / "schema" / "delivery-fields.json"
+    return {f["name"]: f["type"] for f in json.loads(path.read_text(encoding="utf-8"))["fields"]}
+
+
 LENS_DATA_TYPE = {
     "keyword": "string",
     "ip": "ip",
@@ -105,6 +115,9 @@ INTEGER = {"id": "number", "params": {"decimals": 0}}
 # Kibana formats them with this one (microseconds in, humanized out).
 DURATION = {"id": "duration", "params": {"inputFormat": "microseconds", "outputFormat": "humanizePrecise",
                                         "outputPrecision": 1}}
+# delay= in whole seconds, stored as event.duration in nanoseconds (ECS):
+# Lens' duration format turns fromUnit into toUnit (format_column.ts).
+SECONDS = {"id": "duration", "params": {"fromUnit": "nanoseconds", "toUnit": "asSeconds", "decimals": 0}}
 # The only keys of a column's format.params that Lens reads (ValueFormatConfig
 # in Lens' column_types.ts); anything else is dropped on the way to the
 # formatter, which then falls back to its defaults (a duration in seconds).
@@ -143,9 +156,15 @@ def metric(op: str, field: str, label: str, fmt: dict | None = None, where: str 
     return {"op": op, "field": field, "label": label, "fmt": fmt, "filter": where}
 
 
+def percentile(field: str, pct: int, label: str, fmt: dict | None = None) -> dict:
+    """Lens' percentile operation (Elasticsearch's percentiles, t-digest)."""
+    return {**metric("percentile", field, label, fmt), "percentile": pct}
+
+
 def panel(title: str, vis: str, action, where: str | None = None, *, w: int = 24, h: int = 12,
           x: dict | None = None, split: dict | None = None, metrics: tuple = (), rows: tuple = (),
-          series: str = "bar_stacked", description: str = "", needs_all: str = "") -> dict:
+          series: str = "bar_stacked", description: str = "", needs_all: str = "",
+          view: str = DATA_VIEW_ID) -> dict:
     """vis: metric | xy | pie | table.
     xy:     x (date, terms or range), optional split (terms), metrics (one or more)
     pie:    rows (terms, the slices), metrics (one)
@@ -157,7 +176,14 @@ def panel(title: str, vis: str, action, where: str | None = None, *, w: int = 24
     works for both presets)."""
     return {"kind": "lens", "title": title, "vis": vis, "action": action, "where": where, "w": w, "h": h, "x": x,
             "split": split, "metrics": list(metrics), "rows": list(rows), "series": series,
-            "description": description, "needs_all": needs_all, "health": False}
+            "description": description, "needs_all": needs_all, "health": False, "view": view}
+
+
+def delivery_panel(title: str, vis: str, where: str | None, **kw) -> dict:
+    """A Lens panel on the delivery data view: it counts smtpd's mail log
+    lines (one per delivery attempt, expiry or failed bounce report), so
+    its query is on opensmtpd.delivery.*, not event.action."""
+    return panel(title, vis, None, where, view=DELIVERY_VIEW_ID, **kw)
 
 
 def map_panel(title: str, action: str, where: str, geo_field: str, *, w: int = 24, h: int = 15) -> dict:
@@ -240,6 +266,7 @@ REPLIES_5XX = metric("sum", "opensmtpd.counters.replies_5xx", "5xx replies", INT
 
 SEARCH_ID = "opensmtpd-jsonlog-events"
 TRACE_ID = "opensmtpd-jsonlog-message-trace"
+DELIVERY_TRACE_ID = "opensmtpd-delivery-message-trace"
 # Bounces: MAIL FROM:<>, an empty sender.
 BOUNCE = 'email.from.address : ""'
 SEARCHES = {
@@ -270,6 +297,23 @@ SEARCHES = {
                     "opensmtpd.response", "opensmtpd.transaction.size"],
         "query": '(event.action : "tx-commit" or event.action : "tx-rollback") and email.local_id : *',
         "sort": [["@timestamp", "asc"], ["event.sequence", "asc"]],
+    },
+    # The same message in smtpd's mail log: every delivery attempt, expiry
+    # and failed bounce report, with smtpd's result and reason.  On the
+    # delivery data view; the dashboard's "Message id" control filters it
+    # too (a control's filter applies to every panel with the field).
+    DELIVERY_TRACE_ID: {
+        "title": "Message trace: delivery lines (mail log)",
+        "description": "smtpd's own delivery lines of the messages picked in the \"Message id\" control (or a "
+                       "filter on email.local_id or a recipient), oldest first: each local (mda) or relay (mta) "
+                       "attempt with its result and stat, expiries and failed bounce reports. Beside the SMTP "
+                       "session documents of the message trace above it.",
+        "columns": ["email.local_id", "opensmtpd.delivery.envelope_id", "opensmtpd.delivery.method",
+                    "opensmtpd.delivery.status", "email.to.address", "opensmtpd.delivery.relay",
+                    "opensmtpd.delivery.stat", "opensmtpd.delivery.delay_seconds"],
+        "query": "email.local_id : *",
+        "sort": [["@timestamp", "asc"]],
+        "view": DELIVERY_VIEW_ID,
     },
 }
 
@@ -339,6 +383,7 @@ CONTROLS = {
     "opensmtpd.to_domains": ("Recipient domain (accepted recipients)", "not email.to.address : *"),
     "email.to.address": ("Recipient address (accepted recipients)", "not email.to.address : *"),
     "email.local_id": ("Message id", None),
+    "destination.domain": ("Recipient domain", None),
 }
 SESSION_CONTROLS = ("host.name", "opensmtpd.subsystem", "destination.port")
 # No Direction here: the delivery delay pairs a message's smtp-in and
@@ -705,6 +750,7 @@ DASHBOARDS = [
                                    "messages, median, 90th percentile and maximum. Only messages accepted and "
                                    "delivered within the time range. ES|QL (Kibana 8.15+)."),
             search_panel(TRACE_ID, w=48, h=18),
+            search_panel(DELIVERY_TRACE_ID, w=48, h=14),
         ],
         "controls": MESSAGE_CONTROLS,
     },
@@ -736,6 +782,77 @@ DASHBOARDS = [
         "controls": SESSION_CONTROLS,
     },
 ]
+
+# smtpd's delivery lines (logs-opensmtpd.delivery-*).  Every line of an
+# envelope carries opensmtpd.delivery.envelope_id; a failed bounce report
+# (bounce.c) names a message, not an envelope, and is left out of the
+# outcome counts.  One envelope is one recipient: its final line (delivered,
+# bounced, expired) comes once, its temporary failures once per attempt.
+ENVELOPE_LINE = "opensmtpd.delivery.envelope_id : *"
+D_DELIVERED = 'opensmtpd.delivery.status : "delivered"'
+D_TEMPFAIL = 'opensmtpd.delivery.status : "deferred"'
+D_BOUNCED = 'opensmtpd.delivery.status : "bounced"'
+D_EXPIRED = 'opensmtpd.delivery.status : "expired"'
+D_REASONS = f"({D_TEMPFAIL} or {D_BOUNCED} or {D_EXPIRED})"
+D_BOUNCE = "opensmtpd.delivery.bounce : true"
+DELAYS = (metric("median", "event.duration", "Median", SECONDS),
+          percentile("event.duration", 90, "90th percentile", SECONDS),
+          metric("max", "event.duration", "Maximum", SECONDS))
+DELIVERY_LINES = count("Lines")
+
+DELIVERY_DASHBOARDS = [
+    {
+        "id": "opensmtpd-delivery-mail-log",
+        "title": "Delivery (mail log)",
+        "view": DELIVERY_VIEW_ID,
+        "description": "Was it delivered? smtpd's own delivery, expiry and bounce lines from the mail log "
+                       "(logs-opensmtpd.delivery-*): outcomes over time and per recipient domain, delivery "
+                       "delay, the reasons of deferrals and bounces, bounces smtpd generated, and the delivery "
+                       "lines of one message.",
+        "panels": [
+            delivery_panel("Delivered", "metric", D_DELIVERED, w=8, h=6, metrics=(count("Recipients"),),
+                           description="Envelopes (one recipient each) smtpd delivered: mda or mta result=Ok."),
+            delivery_panel("Bounced", "metric", D_BOUNCED, w=8, h=6, metrics=(count("Recipients"),),
+                           description="Envelopes that failed permanently (result=PermFail, a loop included)."),
+            delivery_panel("Expired", "metric", D_EXPIRED, w=8, h=6, metrics=(count("Recipients"),),
+                           description="Envelopes smtpd gave up on (queue lifetime or ttl reached)."),
+            delivery_panel("Temporary failures", "metric", D_TEMPFAIL, w=8, h=6, metrics=(count("Attempts"),),
+                           description="Delivery attempts that failed temporarily (result=TempFail): one per "
+                                       "attempt, so an envelope retried three times counts three."),
+            delivery_panel("Bounces generated", "metric", AND(ENVELOPE_LINE, D_BOUNCE), w=8, h=6,
+                           metrics=(metric("unique_count", "email.local_id", "Bounces", INTEGER),),
+                           description="Distinct messages with the null sender among the delivery lines: "
+                                       "the bounces (DSN) smtpd delivered or tried to, its own and any received."),
+            delivery_panel("Delivery delay", "table", D_DELIVERED, w=8, h=6, metrics=DELAYS,
+                           description="delay= of the delivered envelopes: their age in whole seconds when "
+                                       "smtpd delivered them (median, 90th percentile, maximum)."),
+            delivery_panel("Delivery outcomes over time", "xy", ENVELOPE_LINE, x=date(),
+                           split=terms("opensmtpd.delivery.status", "Outcome", 6), metrics=(DELIVERY_LINES,),
+                           description="Every delivery line by what it means for its envelope (from result=): "
+                                       "delivered, deferred (a temporary failure), bounced, expired, removed."),
+            delivery_panel("Delivery outcomes by recipient domain", "table", ENVELOPE_LINE,
+                           rows=(terms("destination.domain", "Recipient domain", 25, other=True, missing=True),),
+                           metrics=(count("Delivered", D_DELIVERED), count("Temporary failures", D_TEMPFAIL),
+                                    count("Bounced", D_BOUNCED), count("Expired", D_EXPIRED)),
+                           description="Per domain of the recipient smtpd delivered to (after aliases): "
+                                       "envelopes delivered, bounced and expired, and temporary failures."),
+            delivery_panel("Top deferral and bounce reasons", "table", D_REASONS, w=48,
+                           rows=(terms("opensmtpd.delivery.stat", "Reason (stat=)", 20, other=True),),
+                           metrics=(DELIVERY_LINES,),
+                           description="smtpd's stat= of every temporary failure, bounce and expiry: the remote "
+                                       "server's reply, the mda's error, Domain does not exist, Envelope expired."),
+            delivery_panel("Delivery delay by recipient domain", "table", D_DELIVERED, w=48,
+                           rows=(terms("destination.domain", "Recipient domain", 25, other=True, missing=True),),
+                           metrics=(count("Delivered"),) + DELAYS),
+            search_panel(DELIVERY_TRACE_ID, w=48, h=18),
+        ],
+        "controls": ("host.name", "destination.domain", "email.local_id"),
+    },
+]
+
+DELIVERY_FIELD_FORMATS = {"event.duration": {"id": "duration", "params": {"inputFormat": "nanoseconds",
+                                                                          "outputFormat": "asSeconds",
+                                                                          "outputPrecision": 0}}}
 
 FIELD_FORMATS = {
     "opensmtpd.transaction.size": {"id": "bytes"},
@@ -829,8 +946,10 @@ def lens_column(spec: dict, types: dict[str, str], order_by: str | None) -> dict
             "params": {"emptyAsNull": False, "format": lens_format(INTEGER)},
         }
     else:
-        # sum, max, unique_count, average
+        # sum, max, unique_count, average, median, percentile
         params: dict = {"emptyAsNull": True}
+        if op == "percentile":
+            params = {"percentile": spec["percentile"]}
         if spec.get("fmt"):
             params["format"] = lens_format(spec["fmt"])
         col = {
@@ -943,7 +1062,8 @@ def lens_attributes(dash_id: str, index: int, p: dict, types: dict[str, str]) ->
         "visualizationType": vis_type,
         "type": "lens",
         "references": [
-            {"type": "index-pattern", "id": DATA_VIEW_ID, "name": f"indexpattern-datasource-layer-{layer}"}
+            {"type": "index-pattern", "id": p.get("view", DATA_VIEW_ID),
+             "name": f"indexpattern-datasource-layer-{layer}"}
         ],
         "state": {
             "visualization": visualization,
@@ -1029,7 +1149,7 @@ def layout(panels: list[dict]) -> list[dict]:
     return grids
 
 
-def controls(dash_id: str, fields: tuple) -> tuple[dict, list[dict]]:
+def controls(dash_id: str, fields: tuple, view: str = DATA_VIEW_ID) -> tuple[dict, list[dict]]:
     """Options-list controls above the panels, and their data view references."""
     panels = {}
     refs = []
@@ -1051,7 +1171,7 @@ def controls(dash_id: str, fields: tuple) -> tuple[dict, list[dict]]:
                 "enhancements": {},
             },
         }
-        refs.append({"type": "index-pattern", "id": DATA_VIEW_ID, "name": f"controlGroup_{cid}:optionsListDataView"})
+        refs.append({"type": "index-pattern", "id": view, "name": f"controlGroup_{cid}:optionsListDataView"})
     group = {
         "controlStyle": "oneLine",
         "chainingSystem": "HIERARCHICAL",
@@ -1163,7 +1283,7 @@ def search_object(search_id: str) -> dict:
                      "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"}, separators=(",", ":"))
             },
         },
-        "references": [{"type": "index-pattern", "id": DATA_VIEW_ID,
+        "references": [{"type": "index-pattern", "id": spec.get("view", DATA_VIEW_ID),
                         "name": "kibanaSavedObjectMeta.searchSourceJSON.index"}],
         "coreMigrationVersion": CORE_MIGRATION_VERSION,
         "typeMigrationVersion": SEARCH_MIGRATION_VERSION,
@@ -1182,7 +1302,8 @@ def dashboard_object(d: dict, types: dict[str, str]) -> dict:
             entry.update({"type": "lens", "embeddableConfig": {"attributes": attrs, "enhancements": {}},
                           "title": p["title"]})
         elif p["kind"] == "lens":
-            attrs = lens_attributes(d["id"], i, p, types)
+            attrs = lens_attributes(d["id"], i, p, types if p.get("view", DATA_VIEW_ID) == DATA_VIEW_ID
+                                    else load_delivery_types())
             entry.update({"type": "lens", "embeddableConfig": {"attributes": attrs, "enhancements": {}},
                           "title": p["title"]})
             for ref in attrs["references"]:
@@ -1195,7 +1316,7 @@ def dashboard_object(d: dict, types: dict[str, str]) -> dict:
                           "panelRefName": f"panel_{pid}"})
             references.append({"type": kind, "id": target, "name": f"{pid}:panel_{pid}"})
         panels_json.append(entry)
-    group, control_refs = controls(d["id"], d["controls"])
+    group, control_refs = controls(d["id"], d["controls"], d.get("view", DATA_VIEW_ID))
     references += control_refs
     return {
         "id": d["id"],
@@ -1227,16 +1348,18 @@ def dashboard_object(d: dict, types: dict[str, str]) -> dict:
     }
 
 
-def data_view_object() -> dict:
+def data_view_object(view_id: str = DATA_VIEW_ID, title: str = DATA_VIEW_TITLE, name: str = DATA_VIEW_NAME,
+                     formats: dict | None = None) -> dict:
     return {
-        "id": DATA_VIEW_ID,
+        "id": view_id,
         "type": "index-pattern",
         "attributes": {
-            "title": DATA_VIEW_TITLE,
-            "name": DATA_VIEW_NAME,
+            "title": title,
+            "name": name,
             "timeFieldName": "@timestamp",
             "allowNoIndex": True,
-            "fieldFormatMap": json.dumps(FIELD_FORMATS, separators=(",", ":"), sort_keys=True),
+            "fieldFormatMap": json.dumps(FIELD_FORMATS if formats is None else formats, separators=(",", ":"),
+                                         sort_keys=True),
             "fieldAttrs": "{}",
             "fields": "[]",
             "runtimeFieldMap": "{}",
@@ -1253,8 +1376,10 @@ def data_view_object() -> dict:
 def saved_objects() -> list[dict]:
     types = load_types()
     maps = [map_object(d["id"], i, p) for d in DASHBOARDS for i, p in enumerate(d["panels"]) if p["kind"] == "map"]
-    return [data_view_object()] + [search_object(s) for s in SEARCHES] + maps + \
-        [dashboard_object(d, types) for d in DASHBOARDS]
+    delivery_view = data_view_object(DELIVERY_VIEW_ID, DELIVERY_VIEW_TITLE, DELIVERY_VIEW_NAME,
+                                     DELIVERY_FIELD_FORMATS)
+    return [data_view_object(), delivery_view] + [search_object(s) for s in SEARCHES] + maps + \
+        [dashboard_object(d, types) for d in DASHBOARDS + DELIVERY_DASHBOARDS]
 
 
 def chart_panels() -> list[tuple[dict, dict]]:
@@ -1364,12 +1489,37 @@ def panels_markdown() -> str:
     for d, p in chart_panels():
         if p["kind"] == "esql":
             out += [f"## {p['title']}", "", p["description"], "", "```", p["esql"], "```", ""]
+    dtypes = load_delivery_types()
+    for d in DELIVERY_DASHBOARDS:
+        out += [f"## {TITLE_PREFIX}{d['title']}", "", d["description"], "",
+                f"On the data view `{DELIVERY_VIEW_TITLE}` (id `{DELIVERY_VIEW_ID}`): smtpd's delivery lines "
+                "parsed by `elasticsearch/delivery-pipeline.json`, fields in `schema/delivery-fields.json`. "
+                "One document is one line, not a session; `filter-jsonlog report` with the mail log gives the "
+                "same figures (`delivery.*`) where they mean the same, and "
+                "tests/elastic/test_delivery_panels.py checks where they do and why they differ.", "",
+                "Controls: " + ", ".join(f"{CONTROLS[f][0]} (`{f}`)" for f in d["controls"]) + ".", ""]
+        out += ["| Panel | Type | Query | Fields |", "|---|---|---|---|"]
+        for p in d["panels"]:
+            if p["kind"] == "search":
+                continue
+            marks = ", ".join(f"`{f}`" for f in panel_fields(p) if f in dtypes)
+            out.append(f"| {p['title']} | {kinds[p['vis']]} | `{query_of(p)}` | {marks} |")
+        out.append("")
     trace = SEARCHES[TRACE_ID]
     out += ["## Message trace", "",
             f"**{TITLE_PREFIX}{trace['title']}** (saved search `{TRACE_ID}`, on \"Messages and delivery\"): "
             + trace["description"], "",
             f"Query: `{trace['query']}`; sorted by " + ", ".join(f"`{f}` {o}" for f, o in trace["sort"]) + ".",
             "Columns: " + ", ".join(f"`{c}`" for c in trace["columns"]) + ".", ""]
+    dtrace = SEARCHES[DELIVERY_TRACE_ID]
+    out += [f"**{TITLE_PREFIX}{dtrace['title']}** (saved search `{DELIVERY_TRACE_ID}`, on the data view "
+            f"`{DELIVERY_VIEW_TITLE}`, below the message trace on \"Messages and delivery\" and on \"Delivery "
+            "(mail log)\"): " + dtrace["description"] + " The \"Message id\" control filters both searches "
+            "(its filter is on `email.local_id`, which both data streams have); the sender and recipient "
+            "domain controls of \"Messages and delivery\" are fields of the session documents only, so "
+            "picking one empties this search.", "",
+            f"Query: `{dtrace['query']}`; sorted by " + ", ".join(f"`{f}` {o}" for f, o in dtrace["sort"]) + ".",
+            "Columns: " + ", ".join(f"`{c}`" for c in dtrace["columns"]) + ".", ""]
     out += ["## What the numbers mean, where it is not obvious", ""] + [f"- {c}" for c in CAVEATS]
     out.append("")
     return "\n".join(out)

@@ -18,15 +18,18 @@
 #   RETENTION       how long to keep the documents, e.g. 30d or 180d (days or
 #                   hours).  Unset: no retention is loaded, and the built-in
 #                   logs lifecycle keeps the documents for ever.  Set, it
-#                   REPLACES the component template logs-opensmtpd.jsonlog@custom
-#                   (keep your own settings elsewhere, e.g. logs@custom).
+#                   REPLACES the component templates logs-opensmtpd.jsonlog@custom
+#                   and logs-opensmtpd.delivery@custom (the delivery lines hold
+#                   the same addresses; keep your own settings elsewhere, e.g.
+#                   logs@custom).
 #   RETENTION_MODE  lifecycle (default: data stream lifecycle, data_retention)
 #                   or ilm (an ILM policy logs-opensmtpd.jsonlog that rolls
 #                   over weekly and deletes RETENTION after rollover)
 #
 # Needs curl and sed.  Privileges: manage_index_templates and manage_pipeline
 # (cluster; manage_ilm for RETENTION_MODE=ilm), manage_data_stream_lifecycle
-# on logs-opensmtpd.jsonlog-* for RETENTION, or the superuser role.
+# on logs-opensmtpd.jsonlog-* and logs-opensmtpd.delivery-* for RETENTION, or
+# the superuser role.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -75,6 +78,14 @@ fi
 put _index_template/logs-opensmtpd.jsonlog "$here/index-template.json"
 # smtpd's delivery lines from the mail log (filebeat/*.yml, input opensmtpd-delivery).
 put _ingest/pipeline/logs-opensmtpd.delivery "$here/delivery-pipeline.json"
+if [ -n "$RETENTION" ]; then
+    # The same retention, and for ILM the same policy, as the documents'.
+    if [ "$RETENTION_MODE" = ilm ]; then
+        put _component_template/logs-opensmtpd.delivery@custom "$here/retention-ilm.json"
+    else
+        put _component_template/logs-opensmtpd.delivery@custom "$here/retention-lifecycle.json"
+    fi
+fi
 put _index_template/logs-opensmtpd.delivery "$here/delivery-index-template.json"
 echo "done: documents sent to logs-opensmtpd.jsonlog-<namespace> and logs-opensmtpd.delivery-<namespace> now get their templates and pipelines"
 if [ -n "$RETENTION" ]; then

@@ -20,7 +20,7 @@ What is modelled, from Kibana's data plugin (search/aggs) and Lens:
 * date_histogram at a fixed interval (Kibana's "auto" depends on the time
   range on screen; the evaluator's is one minute), empty buckets left out;
 * range with the column's ranges, empty ranges left out;
-* sum, max, average, percentile, unique_count (cardinality without
+* sum, max, average, median and percentile (percentiles), unique_count (cardinality without
   precision_threshold); a metric with a KQL filter inside a filter
   aggregation.
 
@@ -92,6 +92,9 @@ class Layer:
             inner = None
         elif op == "percentile":
             inner = {"percentiles": {"field": c["sourceField"], "percents": [c["params"]["percentile"]]}}
+        elif op == "median":
+            # Kibana's median aggregation is a percentiles request for 50.
+            inner = {"percentiles": {"field": c["sourceField"], "percents": [50]}}
         else:
             inner = {METRIC_AGG[op]: {"field": c["sourceField"]}}
         if c.get("filter") and c["filter"].get("query", "").strip():
@@ -112,7 +115,7 @@ class Layer:
             if "aggs" not in dsl:
                 return node.get("doc_count", 0)
             node = node.get(f"{cid}-metric", {})
-        if c["operationType"] == "percentile":
+        if c["operationType"] in ("percentile", "median"):
             values = node.get("values", {})
             return next(iter(values.values()), None)
         if self.types.get(c.get("sourceField")) == "date" and node.get("value") is not None:

@@ -61,6 +61,9 @@ RSYSLOG_EXAMPLE = REPO / "examples" / "rsyslog.conf"
 
 DATA_VIEW_ID = "opensmtpd-jsonlog"
 DATA_VIEW_TITLE = "logs-opensmtpd.jsonlog-*"
+DELIVERY_VIEW_ID = "opensmtpd-delivery"
+DELIVERY_VIEW_TITLE = "logs-opensmtpd.delivery-*"
+DELIVERY_DASHBOARD_ID = "opensmtpd-delivery-mail-log"
 DATA_STREAM = "logs-opensmtpd.jsonlog-default"
 PIPELINE_NAME = "logs-opensmtpd.jsonlog"
 
@@ -174,12 +177,15 @@ def is_esql(attrs: dict) -> bool:
     return bool(attrs["state"]["datasourceStates"].get("textBased", {}).get("layers"))
 
 
-def lens_panels():
+def lens_panels(view: str = DATA_VIEW_ID):
     """(dashboard, panel, lens attributes) for every Lens panel on the data
-    view (formBased datasource); ES|QL panels are esql_panels()."""
+    view (formBased datasource); ES|QL panels are esql_panels().  The
+    delivery data view's panels (view=DELIVERY_VIEW_ID) are
+    tests/elastic/test_delivery_panels.py's."""
     for d in dashboards():
         for p in json.loads(d["attributes"]["panelsJSON"]):
-            if p.get("type") == "lens" and not is_esql(p["embeddableConfig"]["attributes"]):
+            if p.get("type") == "lens" and not is_esql(p["embeddableConfig"]["attributes"]) \
+                    and {r["id"] for r in p["embeddableConfig"]["attributes"]["references"]} == {view}:
                 yield d, p, p["embeddableConfig"]["attributes"]
 
 
@@ -668,7 +674,8 @@ class Dashboards(unittest.TestCase):
 
     def test_data_view(self):
         views = [o for o in saved_objects() if o["type"] == "index-pattern"]
-        self.assertEqual([v["id"] for v in views], [DATA_VIEW_ID])
+        self.assertEqual([v["id"] for v in views], [DATA_VIEW_ID, DELIVERY_VIEW_ID])
+        self.assertEqual(views[1]["attributes"]["title"], DELIVERY_VIEW_TITLE)
         attrs = views[0]["attributes"]
         self.assertEqual(attrs["title"], DATA_VIEW_TITLE)
         self.assertEqual(schema_types()[attrs["timeFieldName"]], "date")
@@ -712,7 +719,8 @@ class Dashboards(unittest.TestCase):
                 if head.startswith("controlGroup_"):
                     self.assertIn(head[len("controlGroup_"):], controls, "reference to no control")
                     self.assertEqual(ref["name"].split(":", 1)[1], "optionsListDataView")
-                    self.assertEqual((ref["type"], ref["id"]), ("index-pattern", DATA_VIEW_ID))
+                    view = DELIVERY_VIEW_ID if d["id"] == DELIVERY_DASHBOARD_ID else DATA_VIEW_ID
+                    self.assertEqual((ref["type"], ref["id"]), ("index-pattern", view))
                 else:
                     self.assertIn(head, pids, "dashboard reference to no panel")
             for p in json.loads(d["attributes"]["panelsJSON"]):
@@ -785,7 +793,9 @@ class Dashboards(unittest.TestCase):
                         for a in (p["action"] if isinstance(p["action"], tuple) else (p["action"],))})
         self.assertEqual(needs, ["filter-response", "protocol-server", "tx-rcpt"])
         self.assertIn("`--events summaries,tx-rcpt,protocol-server,filter-response`", text)
-        self.assertIn(f"The {len(dashboards())} dashboards", text)
+        # The delivery dashboard reads the mail log: --events does not matter to it.
+        jsonlog = [d for d in dashboards() if d["id"] != DELIVERY_DASHBOARD_ID]
+        self.assertIn(f"The {len(jsonlog)} dashboards", text)
         self.assertNotRegex(text, r"\b(five|six) dashboards")
 
     def test_beats_layout_matches_ndjson(self):
@@ -1002,6 +1012,10 @@ class Filebeat(unittest.TestCase):
 
 # load.sh then loads the delivery data stream's assets (tests/elastic/test_delivery.py).
 DELIVERY_PUTS = ("/_ingest/pipeline/logs-opensmtpd.delivery", "/_index_template/logs-opensmtpd.delivery")
+# With RETENTION: the delivery stream's own @custom component, before its template.
+DELIVERY_RETENTION_PUTS = ("/_ingest/pipeline/logs-opensmtpd.delivery",
+                           "/_component_template/logs-opensmtpd.delivery@custom",
+                           "/_index_template/logs-opensmtpd.delivery")
 
 
 class Retention(unittest.TestCase):
@@ -1071,12 +1085,17 @@ class Retention(unittest.TestCase):
         self.assertEqual([p for m, p, b in seen], ["/_ingest/pipeline/logs-opensmtpd.jsonlog",
                                                    "/_component_template/logs-opensmtpd.jsonlog@custom",
                                                    "/_index_template/logs-opensmtpd.jsonlog",
-                                                   *DELIVERY_PUTS])
+                                                   *DELIVERY_RETENTION_PUTS])
         comp = seen[1][2]["template"]
         self.assertEqual(comp["lifecycle"], {"data_retention": "30d"})
         # logs@settings names the ILM policy "logs" (no delete phase), which
         # would otherwise take precedence over the data stream lifecycle.
         self.assertIs(comp["settings"]["index.lifecycle.prefer_ilm"], False)
+        # The delivery lines hold the same addresses: the same retention,
+        # in the component its template composes.
+        self.assertEqual(seen[4][2], seen[1][2])
+        self.assertIn("logs-opensmtpd.delivery@custom",
+                      json.loads((self.ES / "delivery-index-template.json").read_text())["composed_of"])
 
     def test_ilm(self):
         seen = self.run_load(RETENTION="400d", RETENTION_MODE="ilm")
@@ -1084,13 +1103,14 @@ class Retention(unittest.TestCase):
                                                    "/_ilm/policy/logs-opensmtpd.jsonlog",
                                                    "/_component_template/logs-opensmtpd.jsonlog@custom",
                                                    "/_index_template/logs-opensmtpd.jsonlog",
-                                                   *DELIVERY_PUTS])
+                                                   *DELIVERY_RETENTION_PUTS])
         phases = seen[1][2]["policy"]["phases"]
         self.assertEqual(phases["delete"], {"min_age": "400d", "actions": {"delete": {}}})
         self.assertIn("rollover", phases["hot"]["actions"])
         settings = seen[2][2]["template"]["settings"]
         self.assertEqual(settings["index.lifecycle.name"], "logs-opensmtpd.jsonlog")
         self.assertIs(settings["index.lifecycle.prefer_ilm"], True)
+        self.assertEqual(seen[5][2], seen[2][2])
 
     def test_bad_retention_refused(self):
         for bad in ("90", "ninety", "9x"):
