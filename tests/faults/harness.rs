@@ -3,14 +3,11 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-pub const HANDSHAKE: &str =
-    "config|smtpd-version|6.8.0p2\nconfig|subsystem|smtp-in\nconfig|ready\n";
 
 /// The shutdown grace of filter mode (README, "Delivery").
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -25,16 +22,13 @@ pub fn bin() -> String {
     std::env::var("FAULTS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_filter-jsonlog").into())
 }
 
-/// A fresh directory of its own for one test.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "filter-jsonlog-faults-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[path = "../support/temp.rs"]
+mod temp;
+pub use temp::temp_dir;
+
+#[path = "../support/docs.rs"]
+mod docs;
+pub use docs::{documents, get, HANDSHAKE};
 
 #[path = "../support/session.rs"]
 mod stream;
@@ -68,30 +62,6 @@ pub fn big_transaction(rcpts: usize) -> Vec<String> {
         .enumerate()
         .map(|(i, l)| format!("report|0.6|1795100000.{i:06}|smtp-in|{l}"))
         .collect()
-}
-
-/// Every line of `text` as JSON; panics (showing the line) on anything else.
-pub fn documents(text: &[u8]) -> Vec<Value> {
-    let text = std::str::from_utf8(text).expect("output is ASCII");
-    text.lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| {
-                panic!("not one JSON document: {e}: {}", &l[..l.len().min(200)])
-            })
-        })
-        .collect()
-}
-
-/// A field by dotted path.
-pub fn get<'a>(doc: &'a Value, path: &str) -> &'a Value {
-    let mut v = doc;
-    for part in path.split('.') {
-        match v.get(part) {
-            Some(next) => v = next,
-            None => return &Value::Null,
-        }
-    }
-    v
 }
 
 /// The counters of the `exiting:` line on stderr.

@@ -4,32 +4,19 @@
 //! line; and a syslog socket that is missing or never read, which must not
 //! keep the filter from reading its input or from exiting.
 
-use crate::util::{bin, documents, get, session};
+use crate::util::{bin, documents, get, session, temp_dir, HANDSHAKE};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const HANDSHAKE: &str = "config|smtpd-version|6.8.0p2\nconfig|subsystem|smtp-in\nconfig|ready\n";
-
 /// The longest the file sink may take to notice a rotation.
 const ROTATION_NOTICED: Duration = Duration::from_secs(1);
-
-/// A fresh directory of its own for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "filter-jsonlog-sinks-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn sessions(range: std::ops::Range<u64>) -> Vec<String> {
     range.flat_map(session).collect()
