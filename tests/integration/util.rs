@@ -13,6 +13,9 @@ mod stream;
 #[path = "../support/temp.rs"]
 mod temp;
 pub use docs::{documents, get, HANDSHAKE};
+/// The filter as a child process, shared with `tests/faults`.
+#[path = "../support/filter.rs"]
+pub mod filter;
 use run::succeeded;
 pub use run::{bin, data, run, temp};
 pub use stream::session;
