@@ -102,23 +102,9 @@ impl<R: Read> LineReader<R> {
     }
 }
 
-/// The first `\n` in `bytes`, eight bytes at a time (a SWAR memchr).
+/// The first `\n` in `bytes`.
 fn find_newline(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut offset = 0;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let x = u64::from_le_bytes(eight) ^ (ONES * u64::from(b'\n'));
-        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
-            break;
-        }
-        offset += 8;
-    }
-    let rest = bytes.get(offset..).unwrap_or_default();
-    rest.iter().position(|&b| b == b'\n').map(|i| offset + i)
+    memchr::memchr(b'\n', bytes)
 }
 
 #[cfg(test)]

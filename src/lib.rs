@@ -18,6 +18,7 @@
 //! `report` is apart: it reads documents back and summarizes them.
 #![deny(missing_docs)]
 
+mod calendar;
 pub mod check;
 pub mod cli;
 pub mod config;

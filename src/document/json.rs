@@ -366,25 +366,8 @@ fn plain_prefix(value: &[u8]) -> usize {
 }
 
 /// Appends `n` in decimal.
-pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    if n < 10 {
-        out.push(b'0' + n as u8);
-        return;
-    }
-    let mut buf = [0u8; 20];
-    let mut len = 0;
-    for slot in buf.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-        len += 1;
-        if n == 0 {
-            break;
-        }
-    }
-    // Byte by byte: short numbers are cheaper so than through memcpy.
-    for &d in buf.get(buf.len() - len..).unwrap_or_default() {
-        out.push(d);
-    }
+pub fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Appends `n` as `width` lowercase hex digits (at most 16), zero-padded.

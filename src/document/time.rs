@@ -1,8 +1,9 @@
-//! RFC 3339 UTC timestamps with microseconds, without a date library and
-//! without `fmt`: the civil date is computed by hand and the last two
-//! seconds formatted are kept (a document has the event's time and the
-//! session's start, which alternate).
+//! RFC 3339 UTC timestamps with microseconds, without `fmt`: the civil
+//! date comes from `crate::calendar` and the last two seconds formatted
+//! are kept (a document has the event's time and the session's start,
+//! which alternate).
 
+use crate::calendar::civil_from_days;
 use crate::protocol::Timestamp;
 
 /// `YYYY-MM-DDTHH:MM:SS.` (years past 9999 take more digits).
@@ -85,24 +86,14 @@ fn prefix(secs: i64) -> Prefix {
     Prefix { secs, len, bytes }
 }
 
-/// Seconds since the epoch to (year, month, day, hour, minute, second), UTC,
-/// proleptic Gregorian (Howard Hinnant's days-to-civil).
+/// Seconds since the epoch to (year, month, day, hour, minute, second), UTC.
 fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
     (
         y,
-        m,
-        d,
+        m as u32,
+        d as u32,
         (rem / 3600) as u32,
         (rem / 60 % 60) as u32,
         (rem % 60) as u32,

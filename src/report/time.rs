@@ -1,43 +1,13 @@
 //! Times as microseconds since the epoch, UTC: the documents' `@timestamp`
-//! and the `--since`/`--until` arguments. No date library: the civil
-//! calendar is a few lines (Howard Hinnant's days_from_civil).
+//! and the `--since`/`--until` arguments. The civil calendar is
+//! `crate::calendar`'s.
+
+use crate::calendar::{civil_from_days, days_from_civil, days_in_month};
 
 /// Microseconds in an hour.
 pub const HOUR: i64 = 3_600_000_000;
 /// Microseconds in a day.
 pub const DAY: i64 = 24 * HOUR;
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 fn digits(bytes: &[u8]) -> Option<i64> {
     if bytes.is_empty() || bytes.len() > 9 {

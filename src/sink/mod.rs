@@ -1,22 +1,25 @@
 //! Where documents go. A sink only reports what happened; the policy (retry,
-//! buffer, drop and count) lives in [`queue`] and `writer`, once for every
-//! sink.
+//! buffer, drop and count) lives in `delivery` (the reading side),
+//! `queue` (the state both threads share) and `writer` (the writer
+//! thread), once for every sink.
 //!
 //! Every blocking step of a sink (open, connect, write, send) ends by a
 //! deadline the writer thread gives it, so that the shutdown grace bounds
 //! the time from end of input to exit whatever the target does.
 
+mod batch;
+mod delivery;
 mod file;
 mod outlet;
-pub mod queue;
+mod queue;
 mod stdout;
 mod syslog;
 mod wait;
 mod writer;
 
+pub use delivery::Delivery;
 pub use file::FileSink;
 pub use outlet::{DeliveryOptions, MemoryOutlet, Outlet, Ticker, WhenFull};
-pub use queue::Delivery;
 
 pub use stdout::StdoutSink;
 pub use syslog::{facility as syslog_facility, SyslogSink};

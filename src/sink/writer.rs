@@ -11,7 +11,8 @@
 //!
 //! A document counts as delivered only once the sink took all of it.
 
-use super::queue::{drops_so_far, Batch, Shared};
+use super::batch::Batch;
+use super::queue::Queue;
 use super::{Sink, SinkErrorKind, Ticker, SEND_TIMEOUT};
 use crate::stats::{DropReason, Warner};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// Delivers batches from the queue to the sink.
 pub(super) struct SinkThread {
-    shared: Arc<Shared>,
+    queue: Arc<Queue>,
     sink: Box<dyn Sink>,
     reopen: Arc<AtomicBool>,
     warner: Warner,
@@ -40,13 +41,13 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 impl SinkThread {
     pub fn new(
-        shared: Arc<Shared>,
+        queue: Arc<Queue>,
         sink: Box<dyn Sink>,
         reopen: Arc<AtomicBool>,
         ticker: Option<(Duration, Ticker)>,
     ) -> SinkThread {
         SinkThread {
-            shared,
+            queue,
             sink,
             reopen,
             warner: Warner::default(),
@@ -59,63 +60,30 @@ impl SinkThread {
 
     pub fn run(mut self) {
         loop {
-            let (batch, ending, closed) = {
-                let mut queue = self.shared.lock();
-                if queue.batches.is_empty() && !queue.closed {
-                    queue.writer_waiting = true;
-                    if queue.reader_waiting {
-                        // await_delivery() waits for exactly this.
-                        self.shared.room.notify_one();
-                    }
-                    // Nothing to do until woken, the next periodic document,
-                    // or one more look for rotation after writing: an idle
-                    // filter costs no wake-ups. SIGHUP is looked at then or
-                    // before the next write.
-                    let mut until_tick = self.ticker.as_ref().map_or(IDLE, |(every, _, last)| {
-                        every
-                            .saturating_sub(last.elapsed())
-                            .max(Duration::from_millis(1))
-                    });
-                    if self.wrote_since_check {
-                        until_tick = until_tick.min(TICK);
-                    }
-                    queue = self
-                        .shared
-                        .wake
-                        .wait_timeout(queue, until_tick)
-                        .map(|(q, _)| q)
-                        .unwrap_or_else(|p| p.into_inner().0);
-                    queue.writer_waiting = false;
-                }
-                if queue.abandoned || queue.reader_gone {
-                    return;
-                }
-                let batch = queue.batches.pop_front();
-                if let Some(b) = &batch {
-                    queue.unseen = 0;
-                    queue.unseen_since = None;
-                    queue.bytes = queue.bytes.saturating_sub(b.cost());
-                    self.shared.queued.store(queue.bytes, Ordering::Relaxed);
-                    if queue.reader_waiting {
-                        self.shared.room.notify_one();
-                    }
-                }
-                (batch, queue.ending.is_some(), queue.closed)
+            // Nothing to do until woken, the next periodic document, or one
+            // more look for rotation after writing: an idle filter costs no
+            // wake-ups. SIGHUP is looked at then or before the next write.
+            let mut idle = self.ticker.as_ref().map_or(IDLE, |(every, _, last)| {
+                every
+                    .saturating_sub(last.elapsed())
+                    .max(Duration::from_millis(1))
+            });
+            if self.wrote_since_check {
+                idle = idle.min(TICK);
+            }
+            let Some(taken) = self.queue.take(idle) else {
+                return;
             };
             self.housekeeping();
-            if !ending {
+            if !taken.ending {
                 self.tick();
             }
-            match batch {
-                Some(mut batch) => {
+            match taken.batch {
+                Some(batch) => {
                     self.deliver(&batch);
-                    batch.clear();
-                    let mut queue = self.shared.lock();
-                    if queue.spare.len() < 4 {
-                        queue.spare.push(batch);
-                    }
+                    self.queue.recycle(batch);
                 }
-                None if closed => return,
+                None if taken.closed => return,
                 None => {}
             }
         }
@@ -130,10 +98,10 @@ impl SinkThread {
         }
         *last = Instant::now();
         let mut doc = Vec::new();
-        make(&self.shared.stats, &mut doc);
+        make(self.queue.stats(), &mut doc);
         let mut batch = Batch::default();
         batch.push(&doc);
-        self.shared.lock().accepted += 1;
+        self.queue.accept_own(1);
         self.deliver(&batch);
     }
 
@@ -141,7 +109,7 @@ impl SinkThread {
         if self.reopen.swap(false, Ordering::Relaxed) {
             match self.sink.reopen(Instant::now() + SEND_TIMEOUT) {
                 Ok(()) => {
-                    self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+                    self.queue.stats().reopened.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => self.warner.warn("sink_reopen_failed", || {
                     format!("{}: {e}", self.sink.name())
@@ -152,7 +120,7 @@ impl SinkThread {
             self.last_check = Instant::now();
             self.wrote_since_check = false;
             if self.sink.check() {
-                self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+                self.queue.stats().reopened.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -164,7 +132,7 @@ impl SinkThread {
         let mut rejected_once = false;
         let mut backoff = Duration::from_millis(50);
         while at < total {
-            let end = self.shared.deadline();
+            let end = self.queue.deadline();
             let now = Instant::now();
             if end.is_some_and(|end| now >= end) {
                 self.give_up(batch, at, total, DropReason::Shutdown);
@@ -190,8 +158,7 @@ impl SinkThread {
                 SinkErrorKind::Closed => {
                     // Nothing more goes out: the thread ends, and what it
                     // did not deliver is counted when delivery closes.
-                    self.shared.lock().reader_gone = true;
-                    self.shared.healthy.store(false, Ordering::Relaxed);
+                    self.queue.reader_left();
                     return;
                 }
                 SinkErrorKind::Rejected if !rejected_once => {
@@ -207,7 +174,7 @@ impl SinkThread {
                     rejected_once = false;
                 }
                 SinkErrorKind::Unavailable => {
-                    self.shared.healthy.store(false, Ordering::Relaxed);
+                    self.queue.set_healthy(false);
                     if self.down_since.is_none() {
                         self.down_since = Some(Instant::now());
                         let name = self.sink.name();
@@ -227,9 +194,9 @@ impl SinkThread {
                     // disk or a stalled daemon is waited for where it is.
                     if !self.sink.available() {
                         let retry_by = Instant::now() + SEND_TIMEOUT;
-                        let retry_by = self.shared.deadline().map_or(retry_by, |d| d.min(retry_by));
+                        let retry_by = self.queue.deadline().map_or(retry_by, |d| d.min(retry_by));
                         if self.sink.reopen(retry_by).is_ok() {
-                            self.shared.stats.reopened.fetch_add(1, Ordering::Relaxed);
+                            self.queue.stats().reopened.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
@@ -241,11 +208,11 @@ impl SinkThread {
     fn count_delivered(&mut self, batch: &Batch, from: usize, to: usize) {
         // Held over the outage: everything taken and not yet finished,
         // these documents included.
-        let held = self.down_since.map(|_| self.shared.held());
-        self.shared
+        let held = self.down_since.map(|_| self.queue.held());
+        self.queue
             .delivered(batch.count(from, to), (to - from) as u64);
         self.wrote_since_check = true;
-        self.shared.healthy.store(true, Ordering::Relaxed);
+        self.queue.set_healthy(true);
         if let (Some(since), Some(held)) = (self.down_since.take(), held) {
             let name = self.sink.name();
             self.warner.warn("sink_recovered", || {
@@ -259,8 +226,8 @@ impl SinkThread {
 
     /// Counts the documents in bytes `from..to` of the batch as dropped.
     fn give_up(&mut self, batch: &Batch, from: usize, to: usize, why: DropReason) {
-        self.shared.dropped(why, batch.count(from, to));
-        let stats = &self.shared.stats;
-        self.warner.warn("dropping", || drops_so_far(stats));
+        self.queue.dropped(why, batch.count(from, to));
+        let queue = &self.queue;
+        self.warner.warn("dropping", || queue.drops_so_far());
     }
 }

@@ -4,36 +4,19 @@
 //! line; and a syslog socket that is missing or never read, which must not
 //! keep the filter from reading its input or from exiting.
 
-use crate::util::{bin, documents, get, session};
+use crate::util::filter::{event_keys, sessions, summary, Filter};
+use crate::util::{documents, get, temp_dir, HANDSHAKE};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::ExitStatus;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const HANDSHAKE: &str = "config|smtpd-version|6.8.0p2\nconfig|subsystem|smtp-in\nconfig|ready\n";
-
 /// The longest the file sink may take to notice a rotation.
 const ROTATION_NOTICED: Duration = Duration::from_secs(1);
-
-/// A fresh directory of its own for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "filter-jsonlog-sinks-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn sessions(range: std::ops::Range<u64>) -> Vec<String> {
-    range.flat_map(session).collect()
-}
 
 /// The (session id, sequence) of every session document a batch makes.
 fn keys_of(range: std::ops::Range<u64>) -> BTreeSet<(String, u64)> {
@@ -42,91 +25,6 @@ fn keys_of(range: std::ops::Range<u64>) -> BTreeSet<(String, u64)> {
             (1..=10).map(move |seq| (format!("{:016x}", 0x5e55_0000_0000_0000_u64 + n), seq))
         })
         .collect()
-}
-
-/// The filter in filter mode; stderr is collected by a thread.
-struct Filter {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stderr: Arc<Mutex<String>>,
-    stderr_thread: Option<JoinHandle<()>>,
-}
-
-impl Filter {
-    /// Starts the binary and completes the handshake: once `register|ready`
-    /// is read back, the sink is open and the SIGHUP handler installed.
-    fn start(args: &[&str]) -> Filter {
-        let mut child = Command::new(bin())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn filter-jsonlog");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        let stderr_thread = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            sink.lock().unwrap().push_str(&text);
-        });
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(HANDSHAKE.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut answer = String::new();
-        while !answer.ends_with("register|ready\n") {
-            let before = answer.len();
-            out.read_line(&mut answer).unwrap();
-            assert!(answer.len() > before, "no register|ready: {answer:?}");
-        }
-        assert_eq!(answer, "register|report|smtp-in|*\nregister|ready\n");
-        Filter {
-            child,
-            stdin: Some(stdin),
-            stderr,
-            stderr_thread: Some(stderr_thread),
-        }
-    }
-
-    fn feed(&mut self, lines: &[String]) {
-        let mut text = lines.join("\n");
-        text.push('\n');
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(text.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// SIGHUP, the way an operator or a rotation script sends it.
-    fn hup(&self) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// End of input; waits for the exit. Returns the status and stderr.
-    fn finish(mut self) -> (ExitStatus, String) {
-        drop(self.stdin.take());
-        let status = self.child.wait().unwrap();
-        if let Some(t) = self.stderr_thread.take() {
-            t.join().unwrap();
-        }
-        let text = self.stderr.lock().unwrap().clone();
-        (status, text)
-    }
-}
-
-impl Drop for Filter {
-    fn drop(&mut self) {
-        // Only when a test failed half way: do not leave the child behind.
-        if self.stdin.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// The complete lines of a file now (a line being written is left out).
@@ -154,32 +52,6 @@ fn wait_for(timeout: Duration, mut done: impl FnMut() -> bool) -> Option<Duratio
 /// Every line of the file as a JSON document (panics on any other line).
 fn file_documents(path: &Path) -> Vec<Value> {
     documents(&std::fs::read(path).unwrap_or_default())
-}
-
-/// The session documents' (session id, sequence), each must be there once.
-fn event_keys(docs: &[Value]) -> BTreeSet<(String, u64)> {
-    let mut keys = BTreeSet::new();
-    for d in docs.iter().filter(|d| get(d, "event.kind") == "event") {
-        let key = (
-            get(d, "opensmtpd.session.id").as_str().unwrap().to_string(),
-            get(d, "event.sequence").as_u64().unwrap(),
-        );
-        assert!(keys.insert(key.clone()), "document written twice: {key:?}");
-    }
-    keys
-}
-
-/// The counters of the `exiting:` line on stderr.
-fn summary(stderr: &str) -> HashMap<String, u64> {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("exiting: "))
-        .unwrap_or_else(|| panic!("no exiting: line on stderr:\n{stderr}"));
-    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-        .filter_map(|word| word.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect()
 }
 
 fn target(path: &Path) -> String {
@@ -323,7 +195,7 @@ fn sighup_reopens_the_file() {
     .expect("the first documents were not written");
 
     // SIGHUP alone: the same file is reopened, nothing is lost.
-    f.hup();
+    f.signal("HUP");
     f.feed(&sessions(50..100));
     wait_for(Duration::from_secs(10), || {
         complete_lines(&path).len() >= 1000
@@ -332,7 +204,7 @@ fn sighup_reopens_the_file() {
 
     // Rename, then SIGHUP at once (as newsyslog does with syslogd).
     std::fs::rename(&path, &old).unwrap();
-    f.hup();
+    f.signal("HUP");
     std::thread::sleep(Duration::from_millis(100)); // the signal is delivered
     f.feed(&sessions(100..150));
     let want = keys_of(100..150);
@@ -494,7 +366,7 @@ fn output_file_in_a_missing_directory_is_refused_at_start() {
 /// Feeds `lines` from a thread; returns when all of stdin was taken and
 /// when the process exited.
 fn feed_all_and_time(f: &mut Filter, lines: Vec<String>) -> (Duration, JoinHandle<()>) {
-    let mut stdin = f.stdin.take().unwrap();
+    let mut stdin = f.take_stdin();
     let started = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
     let writer = std::thread::spawn(move || {
@@ -512,21 +384,8 @@ fn feed_all_and_time(f: &mut Filter, lines: Vec<String>) -> (Duration, JoinHandl
 
 /// Waits for the exit of a filter whose stdin is already closed.
 fn wait_exit(mut f: Filter, limit: Duration) -> (ExitStatus, String, Duration) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = f.child.try_wait().unwrap() {
-            if let Some(t) = f.stderr_thread.take() {
-                t.join().unwrap();
-            }
-            let text = f.stderr.lock().unwrap().clone();
-            return (status, text, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < limit,
-            "the filter did not exit within {limit:?} of the end of input"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (status, took) = f.wait_exit(Instant::now(), limit);
+    (status, f.stderr(), took)
 }
 
 #[test]

@@ -4,34 +4,22 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../support/docs.rs"]
+mod docs;
 #[path = "../support/run.rs"]
 mod run;
 #[path = "../support/session.rs"]
 mod stream;
+#[path = "../support/temp.rs"]
+mod temp;
+pub use docs::{documents, get, HANDSHAKE};
+/// The filter as a child process, shared with `tests/faults`.
+#[path = "../support/filter.rs"]
+pub mod filter;
 use run::succeeded;
 pub use run::{bin, data, run, temp};
 pub use stream::session;
-
-/// Every line of `text` as JSON; panics (showing the line) on anything else.
-pub fn documents(text: &[u8]) -> Vec<Value> {
-    let text = std::str::from_utf8(text).expect("output is ASCII");
-    assert!(text.is_ascii());
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-/// A field by dotted path.
-pub fn get<'a>(doc: &'a Value, path: &str) -> &'a Value {
-    let mut v = doc;
-    for part in path.split('.') {
-        match v.get(part) {
-            Some(next) => v = next,
-            None => return &Value::Null,
-        }
-    }
-    v
-}
+pub use temp::temp_dir;
 
 /// Every leaf as (dotted path, value); array elements share their array's path.
 pub fn leaves(doc: &Value) -> Vec<(String, Value)> {
@@ -87,10 +75,6 @@ pub fn replay(file: &Path) -> Vec<u8> {
     succeeded(&out);
     out.stdout
 }
-
-/// What smtpd sends a filter before any report (6.8.0p2, smtp-in only).
-pub const HANDSHAKE: &str =
-    "config|smtpd-version|6.8.0p2\nconfig|subsystem|smtp-in\nconfig|ready\n";
 
 /// What a stream gave in replay mode and in filter mode.
 pub struct BothModes {
