@@ -13,6 +13,8 @@
 //! against chrono.
 
 /// Days since 1970-01-01 of year `y`, month `m` (1–12), day `d` (1–31).
+// Only `report` parses dates back into days.
+#[cfg_attr(not(feature = "report"), allow(dead_code))]
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -38,6 +40,8 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// Days in month `m` (1–12) of year `y`.
+// Only `report` parses dates back into days.
+#[cfg_attr(not(feature = "report"), allow(dead_code))]
 pub fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,

@@ -115,9 +115,11 @@ pub enum Command {
     /// Summarize filter-jsonlog documents (plain or gzip files, syslog
     /// lines), joined to smtpd's mail log when given too, as text, JSON or
     /// HTML; the filter options do not apply.
+    #[cfg(feature = "report")]
     Report(ReportArgs),
 }
 
+#[cfg(feature = "report")]
 /// `report`'s own flags (shown under their own heading: clap also lists
 /// the filter's global flags, which do not apply).
 #[derive(clap::Args, Debug)]
@@ -202,6 +204,7 @@ impl UserPrivacy {
 }
 
 /// `report --format`.
+#[cfg(feature = "report")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// Plain text for a cron mail.
@@ -220,6 +223,7 @@ pub fn flag_name(value: impl ValueEnum) -> String {
         .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
+#[cfg(feature = "report")]
 impl ReportArgs {
     /// The report's options.
     pub fn options(&self) -> Result<crate::report::Options, crate::report::BadTime> {
@@ -251,6 +255,7 @@ impl Args {
         let mode = match &self.command {
             None | Some(Command::Check) => Mode::Filter,
             Some(Command::Replay { files }) if files.is_empty() => Mode::Replay(vec![None]),
+            #[cfg(feature = "report")]
             Some(Command::Report(_)) => return Err(ConfigError::NotFilter),
             Some(Command::Replay { files }) => Mode::Replay(
                 files

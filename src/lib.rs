@@ -26,6 +26,7 @@ pub mod document;
 pub mod input;
 pub mod privacy;
 pub mod protocol;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod run;
 pub mod sandbox;

@@ -26,11 +26,18 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => return bad_command_line(e),
     };
-    if matches!(args.command, Some(Command::Report(_) | Command::Check)) {
+    let stops_at_once = match &args.command {
+        Some(Command::Check) => true,
+        #[cfg(feature = "report")]
+        Some(Command::Report(_)) => true,
+        _ => false,
+    };
+    if stops_at_once {
         // Only the filter and replay finish their work on SIGTERM/SIGINT;
         // `report` and `check` have nothing to finish and stop at once.
         end_on_stop(&signals);
     }
+    #[cfg(feature = "report")]
     if let Some(filter_jsonlog::cli::Command::Report(report)) = &args.command {
         return report_main(report);
     }
@@ -109,6 +116,7 @@ fn end_on_stop(signals: &Signals) {
         });
 }
 
+#[cfg(feature = "report")]
 /// `report`: the figures to stdout; exit 1 when an input could not be read
 /// (the report is still written), 2 on bad flags.
 fn report_main(args: &filter_jsonlog::cli::ReportArgs) -> ExitCode {

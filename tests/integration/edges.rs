@@ -224,7 +224,7 @@ fn edge_mistyped_option_is_one_line() {
 #[test]
 fn edge_privacy_policies_and_format_are_enums() {
     use clap::{Parser, ValueEnum};
-    use filter_jsonlog::cli::{AddressPrivacy, Args, Command as Sub, ReportFormat, UserPrivacy};
+    use filter_jsonlog::cli::{AddressPrivacy, Args, UserPrivacy};
     use filter_jsonlog::privacy::{AddressPolicy, UserPolicy};
     let key = temp("enum.key");
     std::fs::write(&key, [1u8; 32]).unwrap();
@@ -266,7 +266,9 @@ fn edge_privacy_policies_and_format_are_enums() {
         };
         assert_eq!(policy, expected, "{name}");
     }
-    for value in ReportFormat::value_variants() {
+    #[cfg(feature = "report")]
+    for value in filter_jsonlog::cli::ReportFormat::value_variants() {
+        use filter_jsonlog::cli::Command as Sub;
         let name = value.to_possible_value().unwrap().get_name().to_string();
         let args = Args::parse_from(["filter-jsonlog", "report", "--format", &name]);
         let Some(Sub::Report(report)) = &args.command else {
