@@ -365,6 +365,13 @@ pub fn run(args: &Args, mut out: impl Write) -> bool {
             Finding::Problem(text) => writeln!(out, "problem: {text}"),
         };
     }
+    // The package never edits smtpd.conf: say what to add, with this
+    // binary's own path and the options checked.
+    let _ = writeln!(out, "smtpd.conf: {}", filter_line());
+    let _ = writeln!(
+        out,
+        "smtpd.conf: that line before the first listen line, then `filter jsonlog` on each listen line (and relay action, for smtp-out reports); `smtpd -n` checks the file"
+    );
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let warned = if warnings > 0 {
         format!(", {warnings} warning{}", plural(warnings))
@@ -378,6 +385,36 @@ pub fn run(args: &Args, mut out: impl Write) -> bool {
         plural(problems)
     );
     problems == 0
+}
+
+/// The `filter … proc-exec` line that would start this binary with the
+/// options `check` was given: smtpd runs the command through `/bin/sh -c`,
+/// so a word with anything but plain characters is single-quoted.
+fn filter_line() -> String {
+    let exe = std::env::current_exe().map_or_else(
+        |_| "/usr/libexec/opensmtpd/filter-jsonlog".to_string(),
+        |p| p.to_string_lossy().into_owned(),
+    );
+    let mut words = vec![shell_word(&exe)];
+    let mut seen_check = false;
+    for arg in std::env::args_os().skip(1) {
+        let arg = arg.to_string_lossy().into_owned();
+        if arg == "check" && !seen_check {
+            seen_check = true;
+            continue;
+        }
+        words.push(shell_word(&arg));
+    }
+    format!("filter jsonlog proc-exec \"{}\"", words.join(" "))
+}
+
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./:=,@+-%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''").replace('"', "\\\""))
+    }
 }
 
 #[cfg(test)]

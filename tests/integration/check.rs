@@ -143,3 +143,60 @@ fn replay_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("dropped"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// `check` says what to add to smtpd.conf (the package never edits it):
+/// this binary's path with the options checked, a line smtpd itself accepts.
+#[test]
+fn check_prints_the_smtpd_conf_line() {
+    let dir = temp("conf");
+    let key = dir.join("hash key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let (_, out) = check(&[
+        "--address-privacy",
+        "hash-local",
+        "--hash-key-file",
+        key.to_str().unwrap(),
+    ]);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("smtpd.conf: filter jsonlog"))
+        .unwrap_or_else(|| panic!("no smtpd.conf line: {out}"));
+    let exe = std::fs::canonicalize(bin()).unwrap();
+    let want = format!(
+        " proc-exec \"{} --address-privacy hash-local --hash-key-file '{}'\"",
+        exe.display(),
+        key.display()
+    );
+    assert_eq!(line, want, "{out}");
+    let smtpd = std::path::Path::new("/usr/sbin/smtpd");
+    if !smtpd.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: smtpd must be installed to check the line"
+        );
+        eprintln!("skipped: smtpd -n on the line (no /usr/sbin/smtpd)");
+        return;
+    }
+    let conf = dir.join("smtpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "filter jsonlog{line}\nlisten on 127.0.0.1 port 10999 filter jsonlog\n\
+             action \"local\" mbox\nmatch from any for local action \"local\"\n"
+        ),
+    )
+    .unwrap();
+    let r = Command::new(smtpd)
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "smtpd -n refuses the line: {}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
