@@ -214,8 +214,13 @@ class FilebeatReal(unittest.TestCase):
                 proc.wait()
             log.close()
         output = (work / "filebeat.out").read_text(errors="replace")
+        # What Filebeat logs once it is told to stop is the stop, not the
+        # reading: its journalctl runner races its own shutdown there
+        # ("cannot read from journalctl stderr: … file already closed", seen
+        # once in CI after every event was written).
+        running = output.split('"message":"Stopping filebeat"', 1)[0]
         self.assertNotIn('"log.level":"error"', "\n".join(
-            line for line in output.splitlines()
+            line for line in running.splitlines()
             # journalctl is killed with Filebeat; the modules directory is absent on purpose.
             if "Module directory not found" not in line and "journalctl exited" not in line),
             f"Filebeat logged errors:\n{output[-4000:]}")
