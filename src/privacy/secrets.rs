@@ -69,6 +69,19 @@ fn is_blank(b: u8) -> bool {
     b <= b' ' || b == 0x7f
 }
 
+/// `bytes` without the blanks (`is_blank`) around it.
+fn trim_blanks(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_blank(b))
+        .map_or(start, |e| e + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
 /// A SASL mechanism name: uppercase letters, digits, `-` and `_`.
 fn is_sasl(b: u8) -> bool {
     b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
@@ -121,15 +134,7 @@ pub const BASE64_SECRET_MIN: usize = 16;
 /// URL-safe alphabet too) of at least [`BASE64_SECRET_MIN`] characters,
 /// padding included.
 pub fn is_base64_blob(line: &[u8]) -> bool {
-    let start = line
-        .iter()
-        .position(|&b| !is_blank(b))
-        .unwrap_or(line.len());
-    let end = line
-        .iter()
-        .rposition(|&b| !is_blank(b))
-        .map_or(start, |e| e + 1);
-    let word = line.get(start..end).unwrap_or_default();
+    let word = trim_blanks(line);
     let data = word.len() - word.iter().rev().take_while(|&&b| b == b'=').count();
     word.len() >= BASE64_SECRET_MIN
         && word.len() - data <= 2
@@ -190,15 +195,7 @@ pub fn client_line(line: &[u8], moment: Moment) -> ClientLine<'_> {
         // Anything after AUTH that is not a name is, or may hold, the secret.
         rest
     };
-    let start = after
-        .iter()
-        .position(|&b| !is_blank(b))
-        .unwrap_or(after.len());
-    let end = after
-        .iter()
-        .rposition(|&b| !is_blank(b))
-        .map_or(start, |e| e + 1);
-    let secret = after.get(start..end).unwrap_or_default();
+    let secret = trim_blanks(after);
     if !secret.is_empty() {
         shown.push(b' ');
         shown.extend_from_slice(MASK);
