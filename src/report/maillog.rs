@@ -370,13 +370,7 @@ fn mda(r: &[u8]) -> Result<Delivery<'_>, Malformed> {
             (to, None, r)
         }
     };
-    let at = find(r, b" delay=").ok_or(Malformed::Field("delay="))?;
-    let r = r.get(at + 7..).unwrap_or_default();
-    let (delay, r) = r.split_at(
-        r.iter()
-            .position(|&b| b == b' ')
-            .ok_or(Malformed::Field("result="))?,
-    );
+    let (delay, r) = delay_field(r)?;
     let r = r
         .strip_prefix(b" result=")
         .ok_or(Malformed::Field("result="))?;
@@ -393,6 +387,18 @@ fn mda(r: &[u8]) -> Result<Delivery<'_>, Malformed> {
     })
 }
 
+/// ` delay=<value>` somewhere in `r`: the value and what follows it (from
+/// the blank before `result=`), for mda and mta lines alike.
+fn delay_field(r: &[u8]) -> Result<(&[u8], &[u8]), Malformed> {
+    let at = find(r, b" delay=").ok_or(Malformed::Field("delay="))?;
+    let r = r.get(at + 7..).unwrap_or_default();
+    let end = r
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(Malformed::Field("result="))?;
+    Ok(r.split_at(end))
+}
+
 fn mta(r: &[u8]) -> Result<Delivery<'_>, Malformed> {
     let (evpid, r) = evpid(r)?;
     let (_from, r) = between(r, "from=<", b"> to=<")?;
@@ -402,13 +408,7 @@ fn mta(r: &[u8]) -> Result<Delivery<'_>, Malformed> {
         .and_then(|x| find(x, b"> source=").and_then(|e| x.get(..e)))
         .filter(|x| *x != b"-");
     // source="…" relay="…" hold no quote (an address, a host name).
-    let at = find(r, b" delay=").ok_or(Malformed::Field("delay="))?;
-    let r = r.get(at + 7..).unwrap_or_default();
-    let (delay, r) = r.split_at(
-        r.iter()
-            .position(|&b| b == b' ')
-            .ok_or(Malformed::Field("result="))?,
-    );
+    let (delay, r) = delay_field(r)?;
     let r = r
         .strip_prefix(b" result=\"")
         .ok_or(Malformed::Field("result="))?;
