@@ -293,6 +293,29 @@ def no_geoip(side: str, cond: str) -> list[dict]:
     ]
 
 
+def custom_pipelines(name: str) -> list[dict]:
+    """The hooks a user's own processors go in (as Elastic's integrations
+    have them): logs@custom for every logs data stream, then the dataset's."""
+    return [
+        {"pipeline": {"tag": "logs-custom", "name": "logs@custom", "ignore_missing_pipeline": True}},
+        {"pipeline": {"tag": "dataset-custom", "name": f"{name}@custom", "ignore_missing_pipeline": True}},
+    ]
+
+
+def on_failure(*more: dict) -> list[dict]:
+    """A document a processor fails on is kept, marked and explained."""
+    return [
+        {"set": {"field": "event.kind", "value": "pipeline_error"}},
+        {
+            "append": {
+                "field": "error.message",
+                "value": "{{{_ingest.on_failure_processor_type}}} {{{_ingest.on_failure_processor_tag}}}: {{{_ingest.on_failure_message}}}",
+            }
+        },
+        *more,
+    ]
+
+
 def build_pipeline() -> dict:
     def append(field: str, source: str, subsystem: str) -> dict:
         # Only the remote party: our own address and HELO name would be on
@@ -432,18 +455,9 @@ def build_pipeline() -> dict:
                     "source": DOCUMENT_ID_SCRIPT,
                 }
             },
-            {"pipeline": {"tag": "logs-custom", "name": "logs@custom", "ignore_missing_pipeline": True}},
-            {"pipeline": {"tag": "dataset-custom", "name": f"{PIPELINE_NAME}@custom", "ignore_missing_pipeline": True}},
+            *custom_pipelines(PIPELINE_NAME),
         ],
-        "on_failure": [
-            {"set": {"field": "event.kind", "value": "pipeline_error"}},
-            {
-                "append": {
-                    "field": "error.message",
-                    "value": "{{{_ingest.on_failure_processor_type}}} {{{_ingest.on_failure_processor_tag}}}: {{{_ingest.on_failure_message}}}",
-                }
-            },
-        ],
+        "on_failure": on_failure(),
         "_meta": {
             "managed_by": "filter-jsonlog",
             "ecs_version": ECS_VERSION,

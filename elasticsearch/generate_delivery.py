@@ -263,19 +263,9 @@ def build_pipeline() -> dict:
                     "source": generate.DATA_STREAM_SCRIPT,
                 }
             },
-            {"pipeline": {"tag": "logs-custom", "name": "logs@custom", "ignore_missing_pipeline": True}},
-            {"pipeline": {"tag": "dataset-custom", "name": f"{PIPELINE_NAME}@custom", "ignore_missing_pipeline": True}},
+            *generate.custom_pipelines(PIPELINE_NAME),
         ],
-        "on_failure": [
-            {"set": {"field": "event.kind", "value": "pipeline_error"}},
-            {
-                "append": {
-                    "field": "error.message",
-                    "value": "{{{_ingest.on_failure_processor_type}}} {{{_ingest.on_failure_processor_tag}}}: {{{_ingest.on_failure_message}}}",
-                }
-            },
-            {"remove": {"field": "_tmp", "ignore_missing": True}},
-        ],
+        "on_failure": generate.on_failure({"remove": {"field": "_tmp", "ignore_missing": True}}),
         "_meta": {
             "managed_by": "filter-jsonlog",
             "ecs_version": generate.ECS_VERSION,
