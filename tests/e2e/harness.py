@@ -382,6 +382,18 @@ def queued_messages(queue: str = SPOOL_QUEUE) -> list[Path]:
     return sorted(m for b in q.iterdir() if b.is_dir() for m in b.iterdir()) if q.is_dir() else []
 
 
+def remove_queued(queue: str, msgids: set) -> list[str]:
+    """Deletes these messages (msgids as bytes) from smtpd's queue directory
+    where they still are; only with smtpd stopped.  Returns those removed."""
+    gone = []
+    for msgid in sorted(i.decode() for i in msgids):
+        d = Path(queue) / msgid[:2] / msgid
+        if d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(msgid)
+    return gone
+
+
 def unix_socket_live(path: str) -> bool:
     kind = socket.SOCK_DGRAM if path == DEV_LOG else socket.SOCK_STREAM
     try:
@@ -696,13 +708,7 @@ module(load="imuxsock")
         by the next smtpd started on this machine).  Only after smtpd stopped;
         the message ids come from the recorded tx-commit lines."""
         ids = set(re.findall(rb"\|smtp-in\|tx-commit\|[0-9a-f]{16}\|([0-9a-f]{8})\|", self.capture_bytes()))
-        gone = []
-        for msgid in sorted(i.decode() for i in ids):
-            d = Path(self.smtpd.queue) / msgid[:2] / msgid
-            if d.is_dir():
-                shutil.rmtree(d, ignore_errors=True)
-                gone.append(msgid)
-        return gone
+        return remove_queued(self.smtpd.queue, ids)
 
     def capture_bytes(self) -> bytes:
         return self.capture.read_bytes() if self.capture.exists() else b""

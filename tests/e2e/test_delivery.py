@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
     DELIVERY_USER, SERVER_NAME, Harness, Smtpd, _live, filter_binary, log, missing_prerequisites,
-    wait_banner,
+    remove_queued, wait_banner,
 )
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -143,14 +143,7 @@ match from any for domain "nxdomain.test" action "relay_mx"
             ids = set(re.findall(rb'"local_id":"([0-9a-f]{8})"', self.json_out.read_bytes()))
         if self.mail_log.exists():
             ids |= set(re.findall(rb"evpid=([0-9a-f]{8})", self.mail_log.read_bytes()))
-        gone = []
-        for msgid in sorted(i.decode() for i in ids):
-            d = Path(self.smtpd.queue) / msgid[:2] / msgid
-            if d.is_dir():
-                import shutil
-                shutil.rmtree(d, ignore_errors=True)
-                gone.append(msgid)
-        return gone
+        return remove_queued(self.smtpd.queue, ids)
 
 
 # ---------------------------------------------------------------------------
